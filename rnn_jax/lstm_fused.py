@@ -1,0 +1,110 @@
+"""An LSTM layer over time with a hand-derived backward pass (``jax.custom_vjp``).
+
+Autodiff of a scanned LSTM carries the weight gradients through the reverse
+scan and does two matmuls per step. Here the forward scan saves only the gate
+activations and cell states; the backward pass is one reverse scan carrying
+``(dh, dc)`` that emits the pre-activation gradients ``dz_t`` (one matmul per
+step, ``dz_t W_h^T``); the weight gradients are then single large matmuls over
+all time steps (backpropagation through time, derived for the gates
+``i, f, g, o``)::
+
+    dh   = dh_{t+1 -> t} + dy_t
+    do   = dh * tanh(c_t)
+    dc   = dc_{t+1 -> t} + dh * o * (1 - tanh(c_t)^2)
+    dz_t = [dc*g*i(1-i), dc*c_{t-1}*f(1-f), dc*i*(1-g^2), do*o(1-o)]
+    dh_{t -> t-1} = dz_t W_h^T,   dc_{t -> t-1} = dc * f
+    dW_h = sum_t h_{t-1}^T dz_t,  dW_x = sum_t x_t^T dz_t,  db = sum_t dz_t
+
+Gradients equal ``jax.grad`` of the plain scan (tests/test_lstm_fused.py).
+"""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+from rnn_jax.cells import LSTMCarry, project, sigmoid
+from rnn_jax.typing import Params
+
+
+def _act(z: jax.Array) -> jax.Array:
+    """Gate activations ``[sig(i), sig(f), tanh(g), sig(o)]`` of pre-activations ``z`` [.., 4H]."""
+    i, f, g, o = jnp.split(z, 4, axis=-1)
+    return jnp.concatenate([sigmoid(i), sigmoid(f), jnp.tanh(g), sigmoid(o)], axis=-1)
+
+
+def _forward(
+    params: Params, carry: LSTMCarry, xs_tbd: jax.Array, hoist: bool, unroll: int, save: bool
+):
+    """Scan the LSTM; with ``save`` also return the activations and cell states per step."""
+    wh = params["wh"]
+    inputs = project(params, xs_tbd) if hoist else xs_tbd
+
+    def body(carry, x_t):
+        h, c = carry
+        xw = x_t if hoist else project(params, x_t)
+        a = _act(xw + h @ wh)
+        i, f, g, o = jnp.split(a, 4, axis=-1)
+        c = f * c + i * g
+        h = o * jnp.tanh(c)
+        return LSTMCarry(h, c), (h, (a, c) if save else None)
+
+    carry, (ys, saved) = jax.lax.scan(body, carry, inputs, unroll=unroll)
+    return carry, ys, saved
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def lstm_scan(
+    params: Params, carry: LSTMCarry, xs_tbd: jax.Array, hoist: bool = False, unroll: int = 1
+) -> tuple[LSTMCarry, jax.Array]:
+    """Run an LSTM over time-major ``xs_tbd`` [T, B, D]; returns ``(carry_T, ys [T, B, H])``.
+
+    Same values as scanning :func:`rnn_jax.cells.lstm_recur`, cheaper gradients.
+    Expects float32 or float64 params, inputs and carry of one dtype.
+    """
+    carry, ys, _ = _forward(params, carry, xs_tbd, hoist, unroll, save=False)
+    return carry, ys
+
+
+def _fwd(params, carry, xs_tbd, hoist, unroll):
+    carry_t, ys, (acts, cs) = _forward(params, carry, xs_tbd, hoist, unroll, save=True)
+    return (carry_t, ys), (params, carry, xs_tbd, ys, acts, cs)
+
+
+def _bwd(hoist, unroll, res, cts):
+    params, (h0, c0), xs, ys, acts, cs = res
+    (dh_t, dc_t), dys = cts
+    wh_t = params["wh"].T
+    c_prev = jnp.concatenate([c0[None], cs[:-1]], axis=0)
+
+    def body(carry, inp):
+        dh, dc = carry
+        dy, a, c, cp = inp
+        dh = dh + dy
+        i, f, g, o = jnp.split(a, 4, axis=-1)
+        tc = jnp.tanh(c)
+        dc = dc + dh * o * (1 - tc * tc)
+        dz = jnp.concatenate(
+            [
+                dc * g * i * (1 - i),
+                dc * cp * f * (1 - f),
+                dc * i * (1 - g * g),
+                dh * tc * o * (1 - o),
+            ],
+            axis=-1,
+        )
+        return (dz @ wh_t, dc * f), dz
+
+    (dh0, dc0), dz = jax.lax.scan(
+        body, (dh_t, dc_t), (dys, acts, cs, c_prev), reverse=True, unroll=unroll
+    )
+    h_prev = jnp.concatenate([h0[None], ys[:-1]], axis=0)
+    grads = {
+        "wx": jnp.einsum("tbd,tbg->dg", xs, dz),
+        "wh": jnp.einsum("tbh,tbg->hg", h_prev, dz),
+        "b": dz.sum(axis=(0, 1)),
+    }
+    return grads, LSTMCarry(dh0, dc0), dz @ params["wx"].T
+
+
+lstm_scan.defvjp(_fwd, _bwd)

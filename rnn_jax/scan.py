@@ -1,0 +1,172 @@
+"""Running a cell over time with ``jax.lax.scan``: :func:`unroll` and :func:`flip_valid`."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rnn_jax.cells import LSTM, Cell, hidden_size, in_features
+from rnn_jax.lstm_fused import lstm_scan
+from rnn_jax.typing import Carry, Lengths, Params
+
+
+def default_hoist() -> bool:
+    """Whether to project all inputs before the scan (one big matmul) by default.
+
+    On GPUs the big matmul wins (cuDNN does it). On CPU the per-step projection
+    inside the scan body was faster in ``scripts/bench_cells.py`` (the large
+    hoisted buffers cost page faults), so CPU keeps it in the body.
+    """
+    return jax.default_backend() != "cpu"
+
+
+def flip_valid(xs_btd: jax.Array, seq_lengths: Lengths | None) -> jax.Array:
+    """Reverse each sequence in time within its valid prefix; padding stays at the end.
+
+    ``xs_btd`` is ``[B, T, ...]``. Without lengths this is a plain flip of axis 1.
+    """
+    if seq_lengths is None:
+        return jnp.flip(xs_btd, axis=1)
+    t = xs_btd.shape[1]
+    idx_bt = seq_lengths[:, None] - 1 - jnp.arange(t)[None, :]
+    idx_bt = jnp.where(idx_bt >= 0, idx_bt, jnp.arange(t)[None, :])
+    idx = idx_bt.reshape(idx_bt.shape + (1,) * (xs_btd.ndim - 2))
+    return jnp.take_along_axis(xs_btd, idx, axis=1)
+
+
+def _check_inputs(params: Params, xs: jax.Array, carry: Carry, seq_lengths, time_major: bool):
+    """Shape checks at trace time (free at run time); raise ``ValueError`` naming the shapes."""
+    layout = "[time, batch, features]" if time_major else "[batch, time, features]"
+    if xs.ndim != 3:
+        raise ValueError(
+            f"unroll expects a rank-3 input {layout}, got shape {tuple(xs.shape)}; "
+            "add a batch axis with xs[None] or a feature axis with xs[..., None]"
+        )
+    d = in_features(params)
+    if xs.shape[-1] != d:
+        raise ValueError(
+            f"input {layout} has shape {tuple(xs.shape)}: {xs.shape[-1]} features per step, but "
+            f"the cell expects {d} (params['wx'] is {tuple(params['wx'].shape)})"
+        )
+    b = xs.shape[0 if not time_major else 1]
+    t = xs.shape[1 if not time_major else 0]
+    want = (b, hidden_size(params))
+    for leaf in jax.tree.leaves(carry):
+        if tuple(leaf.shape) != want:
+            shapes = [tuple(x.shape) for x in jax.tree.leaves(carry)]
+            raise ValueError(
+                f"carry has shapes {shapes}, expected {want} ([batch, hidden]) for each part; "
+                "build it with cell.init_carry((batch,), hidden)"
+            )
+    if seq_lengths is not None:
+        if jnp.shape(seq_lengths) != (b,):
+            raise ValueError(
+                f"seq_lengths has shape {tuple(jnp.shape(seq_lengths))}, expected ({b},): "
+                "one length per sequence in the batch"
+            )
+        if not jnp.issubdtype(jnp.asarray(seq_lengths).dtype, jnp.integer):
+            raise ValueError(f"seq_lengths must be integers, got {jnp.asarray(seq_lengths).dtype}")
+        if not isinstance(seq_lengths, jax.core.Tracer):
+            lengths = np.asarray(seq_lengths)
+            if lengths.min() < 0 or lengths.max() > t:
+                raise ValueError(
+                    f"seq_lengths must lie in [0, {t}] (the number of time steps), "
+                    f"got min {lengths.min()} and max {lengths.max()}"
+                )
+
+
+def unroll(
+    cell: Cell,
+    params: Params,
+    xs: jax.Array,
+    *,
+    carry: Carry | None = None,
+    seq_lengths: Lengths | None = None,
+    reverse: bool = False,
+    time_major: bool = False,
+    unroll: int = 1,
+    hoist: bool | None = None,
+    fused: bool | None = None,
+) -> tuple[Carry, jax.Array]:
+    """Run ``cell`` over a sequence with ``jax.lax.scan``.
+
+    Args:
+      cell: the cell's functions (e.g. ``rnn_jax.LSTM``).
+      params: the cell's params (from ``cell.init``).
+      xs: inputs ``[B, T, D]``, or ``[T, B, D]`` with ``time_major``.
+      carry: initial carry; zeros when omitted.
+      seq_lengths: ``[B]`` ints in ``[0, T]``. Past its end a sequence's carry is
+        frozen (so the final carry is the one at its last valid step) and its
+        outputs are zero. Traced lengths are not range-checked.
+      reverse: run from the last valid step back to the first; outputs stay
+        aligned with the inputs.
+      time_major: inputs and outputs are ``[T, B, ...]``.
+      unroll: steps per scan iteration (``lax.scan``'s ``unroll``).
+      hoist: project all inputs with one matmul before the scan (``True``) or
+        per step in the body (``False``); default :func:`default_hoist`.
+      fused: use the LSTM layer with the hand-derived backward pass
+        (:mod:`rnn_jax.lstm_fused`); default: for LSTM without ``seq_lengths``
+        in float32/float64.
+
+    Returns:
+      ``(final_carry, ys)``: ys is ``[B, T, H]`` (or ``[T, B, H]``).
+
+    Raises:
+      ValueError: on a wrong rank, feature size, carry shape or ``seq_lengths``.
+    """
+    if carry is None and xs.ndim == 3:
+        b = xs.shape[1] if time_major else xs.shape[0]
+        carry = cell.init_carry((b,), hidden_size(params), params["wh"].dtype)
+    _check_inputs(params, xs, carry, seq_lengths, time_major)
+    hoist = default_hoist() if hoist is None else hoist
+    if seq_lengths is not None:
+        seq_lengths = jnp.asarray(seq_lengths)
+
+    xs_btd = jnp.swapaxes(xs, 0, 1) if time_major else xs
+    if reverse:
+        xs_btd = flip_valid(xs_btd, seq_lengths)
+    xs_tbd = jnp.swapaxes(xs_btd, 0, 1)
+
+    if fused is None:
+        same_dtype = {x.dtype for x in jax.tree.leaves((params, carry, xs))}
+        fused = (
+            cell is LSTM
+            and seq_lengths is None
+            and len(same_dtype) == 1
+            and same_dtype.pop() in (jnp.float32, jnp.float64)
+        )
+    if fused:
+        if cell is not LSTM or seq_lengths is not None:
+            raise ValueError("fused=True needs the LSTM cell and no seq_lengths")
+        carry, ys_tbh = lstm_scan(params, carry, xs_tbd, hoist, unroll)
+    else:
+        carry, ys_tbh = _scan(cell, params, carry, xs_tbd, seq_lengths, hoist, unroll)
+
+    ys_bth = jnp.swapaxes(ys_tbh, 0, 1)
+    if reverse:
+        ys_bth = flip_valid(ys_bth, seq_lengths)
+    return carry, (jnp.swapaxes(ys_bth, 0, 1) if time_major else ys_bth)
+
+
+def _scan(cell, params, carry, xs_tbd, seq_lengths, hoist, unroll):
+    """The generic scan over time-major inputs, with optional length masking."""
+    inputs = cell.project(params, xs_tbd) if hoist else xs_tbd
+
+    def step(carry, x_t):
+        xw = x_t if hoist else cell.project(params, x_t)
+        return cell.recur(params, carry, xw)
+
+    if seq_lengths is None:
+        return jax.lax.scan(step, carry, inputs, unroll=unroll)
+
+    t = xs_tbd.shape[0]
+    mask_tb = jnp.arange(t)[:, None] < seq_lengths[None, :]
+
+    def masked_step(carry, inp):
+        x_t, valid_b = inp
+        new, y = step(carry, x_t)
+        # [B] -> [B, 1]: pad the mask on the right so it broadcasts over hidden units.
+        keep = valid_b[:, None]
+        new = jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, carry)
+        return new, jnp.where(keep, y, jnp.zeros_like(y))
+
+    return jax.lax.scan(masked_step, carry, (inputs, mask_tb), unroll=unroll)

@@ -1,0 +1,28 @@
+"""Test setup: CPU only, strict numerics, shared fixtures."""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture
+def key():
+    return jax.random.key(0)
+
+
+class Tiny:
+    """Small shapes shared by the unit tests."""
+
+    B, T, D, H = 2, 5, 3, 4
+
+
+@pytest.fixture
+def tiny():
+    return Tiny
