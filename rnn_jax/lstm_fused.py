@@ -23,7 +23,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from rnn_jax.cells import LSTMCarry, project, sigmoid
+from rnn_jax.cells import LSTMCarry, project
 from rnn_jax.typing import Params
 
 

@@ -26,3 +26,9 @@ class Tiny:
 @pytest.fixture
 def tiny():
     return Tiny
+
+
+@pytest.fixture(scope="session")
+def tfds_dir(tmp_path_factory):
+    """One TFDS data directory per test session, so MNIST is prepared once."""
+    return tmp_path_factory.mktemp("tfds")

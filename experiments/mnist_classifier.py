@@ -1,0 +1,288 @@
+"""MNIST read row by row: 28 time steps of 28 pixels, classify the digit from the last output.
+
+    python -m experiments.mnist_classifier                        # LSTM-128, the default
+    python -m experiments.mnist_classifier --data-dir DIR         # offline: the 4 MNIST files
+    python -m experiments.mnist_classifier --model.cell rnn --model.hidden 150 \\
+        --model.input-proj 0 --train.batch-size 150 --train.schedule constant   # classic basic RNN
+    python -m experiments.mnist_classifier --help
+
+The model is chosen on a validation split carved from the training set; the
+test set is used once, for the final figures.
+"""
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from rnn_jax import cli, plotting, rundir, train
+from rnn_jax.data import mnist
+from rnn_jax.experiment import load_state, train_run
+from rnn_jax.models import SequenceModel, count_params
+
+EXPERIMENT = "mnist_classifier"
+BEST = "val/accuracy"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    cell: str = "lstm"
+    """Recurrent cell: rnn (tanh), rnn_relu, lstm, gru or gru_reset_after."""
+    hidden: tuple[int, ...] = (128,)
+    """Hidden units of each recurrent layer; several values make a deep RNN."""
+    input_proj: int = 128
+    """Width of the linear input layer (28 pixels -> N) before the RNN; 0 for none."""
+    dropout: float = 0.0
+    """Dropout between recurrent layers while training."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 15
+    """Passes over the training split."""
+    batch_size: int = 128
+    """Images per step."""
+    lr: float = 2e-3
+    """Peak learning rate of Adam."""
+    schedule: str = "cosine"
+    """Learning-rate schedule: constant, or cosine (linear warm-up, then decay to 0)."""
+    warmup_steps: int = 300
+    """Warm-up steps of the cosine schedule."""
+    clip_norm: float = 1.0
+    """Clip gradients to this global norm; 0 disables."""
+    epoch_per_call: bool = False
+    """Run each epoch as one compiled function (lax.scan over its minibatches)."""
+    val_size: int = 5000
+    """Training images held out (fixed by the seed) to choose the model."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Train an RNN that reads MNIST images row by row and classifies the digit."""
+
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    seed: int = 0
+    """Seed for initialisation, the validation split and shuffling."""
+    data_dir: str | None = None
+    """Folder with the four MNIST files, for offline use (else $RNN_JAX_MNIST_DIR, else
+    download)."""
+    workdir: str = "runs/mnist_classifier/default"
+    """Run directory: config, metrics, checkpoints, figures."""
+    resume: bool = False
+    """Continue the run in --workdir from its latest checkpoint."""
+    synthetic: int = 0
+    """Use N synthetic images instead of MNIST (smoke tests)."""
+
+
+VOLATILE = ("data_dir", "workdir", "resume")
+
+
+def build_model(config: Config) -> SequenceModel:
+    m = config.model
+    return SequenceModel(
+        in_dim=28,
+        out_dim=10,
+        cell=m.cell,
+        hidden=tuple(m.hidden),
+        input_proj=m.input_proj,
+        dropout=m.dropout,
+    )
+
+
+def load_data(config: Config) -> dict[str, np.ndarray]:
+    """Train / val / test images (uint8 [N, 28, 28]) and labels."""
+    if config.synthetic:
+        images, labels = mnist.synthetic(config.synthetic, seed=config.seed)
+        test_images, test_labels = mnist.synthetic(
+            max(config.synthetic // 4, 1), seed=config.seed + 1
+        )
+    else:
+        raw = mnist.load(config.data_dir)
+        images, labels = raw["train_images"], raw["train_labels"]
+        test_images, test_labels = raw["test_images"], raw["test_labels"]
+    val_size = min(config.train.val_size, len(images) // 5) or 1
+    (tr_x, tr_y), (va_x, va_y) = mnist.split_validation(images, labels, val_size, config.seed)
+    return {
+        "train": {"image": tr_x, "label": tr_y},
+        "val": {"image": va_x, "label": va_y},
+        "test": {"image": test_images, "label": test_labels},
+    }
+
+
+def pixels(images: jax.Array) -> jax.Array:
+    """uint8 images -> float32 in [0, 1] (float images are taken as already in [0, 1])."""
+    if images.dtype == jnp.uint8:
+        return images.astype(jnp.float32) / 255.0
+    return images.astype(jnp.float32)
+
+
+def make_fns(model: SequenceModel):
+    """The loss, the evaluation sums and the per-row logits of a model."""
+
+    def loss_fn(params, batch, key):
+        logits = model.apply_last(params, pixels(batch["image"]), key=key)
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
+        acc = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
+        return loss, {"accuracy": acc}
+
+    @jax.jit
+    def eval_sums(params, batch):
+        logits = model.apply_last(params, pixels(batch["image"]))
+        w = batch["weight"]
+        xent = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
+        correct = (jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
+        return {"loss": jnp.sum(w * xent), "accuracy": jnp.sum(w * correct), "count": jnp.sum(w)}
+
+    @jax.jit
+    def logits_per_row(params, images):
+        """``[N, 28, 10]``: the prediction after reading rows 1..k, for every k at once."""
+        _, ys = model.features(params, pixels(images))
+        return model.head_apply(params, ys)
+
+    return loss_fn, eval_sums, logits_per_row
+
+
+def steps_per_epoch(config: Config, n_train: int) -> int:
+    return n_train // config.train.batch_size
+
+
+def make_tx(config: Config, total_steps: int) -> optax.GradientTransformation:
+    t = config.train
+    return train.make_optimizer(
+        t.lr, total_steps, schedule=t.schedule, warmup_steps=t.warmup_steps, clip_norm=t.clip_norm
+    )
+
+
+def row_logits(logits_fn, params, images: np.ndarray, batch: int = 1000) -> np.ndarray:
+    return np.concatenate(
+        [np.asarray(logits_fn(params, images[i : i + batch])) for i in range(0, len(images), batch)]
+    )
+
+
+def train_and_evaluate(config: Config) -> dict:
+    """Train, pick the best checkpoint on validation, and report it on the test set.
+
+    Returns the results also written to ``results.json`` in the run directory.
+    """
+    if config.train.epochs < 1 or config.train.batch_size < 1:
+        raise ValueError("--train.epochs and --train.batch-size must be positive")
+    run_dir = rundir.prepare(
+        config.workdir, EXPERIMENT, config, resume=config.resume, volatile=VOLATILE
+    )
+    data = load_data(config)
+    model = build_model(config)
+    per_epoch = steps_per_epoch(config, len(data["train"]["label"]))
+    if per_epoch == 0:
+        raise ValueError(
+            f"--train.batch-size {config.train.batch_size} exceeds the "
+            f"{len(data['train']['label'])} training images"
+        )
+    total = per_epoch * config.train.epochs
+    tx = make_tx(config, total)
+    loss_fn, eval_sums, logits_fn = make_fns(model)
+    eval_batch = 1000
+
+    def evaluate(params):
+        return {"val": train.evaluate(eval_sums, params, data["val"], eval_batch)}
+
+    run = train_run(
+        experiment=EXPERIMENT,
+        run_dir=run_dir,
+        resume=config.resume,
+        init_params=lambda: model.init(jax.random.PRNGKey(config.seed)),
+        loss_fn=loss_fn,
+        tx=tx,
+        train_arrays=data["train"],
+        batch_size=config.train.batch_size,
+        total_steps=total,
+        seed=config.seed,
+        evaluate=evaluate,
+        eval_every=per_epoch,
+        best_metric=BEST,
+        steps_per_call=per_epoch if config.train.epoch_per_call else 1,
+        log_every=max(per_epoch // 4, 1),
+    )
+    params = run.best_params
+    test = train.evaluate(eval_sums, params, data["test"], eval_batch)
+    val = train.evaluate(eval_sums, params, data["val"], eval_batch)
+    rundir.MetricsLog(run.dir / "metrics.jsonl").write(run.best_step, "test", test)
+
+    # Accuracy after reading only the first k rows, k = 1..28, and the confusion matrix.
+    logits = row_logits(logits_fn, params, data["test"]["image"])
+    labels = data["test"]["label"]
+    acc_by_rows = (logits.argmax(-1) == labels[:, None]).mean(0)
+    confusion = np.zeros((10, 10), np.int64)
+    np.add.at(confusion, (labels, logits[:, -1].argmax(-1)), 1)
+    figures = run.dir / "figures"
+    plotting.plot_curves(run.dir, ["loss", "accuracy"], figures / "curves.png")
+    plotting.plot_confusion(confusion, figures / "confusion.png", "test confusion (best model)")
+    plotting.plot_line(
+        range(1, 29),
+        {"test accuracy": acc_by_rows},
+        figures / "accuracy_vs_rows.png",
+        xlabel="rows read (k)",
+        ylabel="accuracy",
+        title="Classifying from the first k rows",
+    )
+    results = {
+        "best_step": run.best_step,
+        "val_accuracy": val["accuracy"],
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "accuracy_by_rows": [float(a) for a in acc_by_rows],
+        "params": count_params(params),
+    }
+    (run.dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(
+        f"best step {run.best_step}: val accuracy {val['accuracy']:.4f}, test accuracy "
+        f"{test['accuracy']:.4f} ({results['params']} params); figures in {figures}"
+    )
+    return results
+
+
+class Classifier:
+    """A trained classifier loaded from its run directory.
+
+    >>> clf = Classifier.load("runs/mnist_classifier/default")
+    >>> clf.predict(images)          # uint8 [N, 28, 28] -> int [N]
+    """
+
+    def __init__(self, config: Config, params, step: int):
+        self.config, self.params, self.step = config, params, step
+        self.model = build_model(config)
+        self._logits = jax.jit(lambda p, x: self.model.apply_last(p, pixels(x)))
+
+    @classmethod
+    def load(cls, run_dir: str | Path, which: str = "best") -> "Classifier":
+        config = rundir.config_from_dict(Config, rundir.read_config(run_dir, EXPERIMENT))
+        config = dataclasses.replace(config, workdir=str(run_dir))
+        model = build_model(config)
+        tx = make_tx(config, 1)
+        like = jax.eval_shape(
+            lambda: train.init_state(model.init(jax.random.PRNGKey(0)), tx, config.seed)
+        )
+        state, step = load_state(run_dir, like, best_metric=BEST, which=which)
+        return cls(config, state.params, step)
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images)
+        if images.shape[-2:] != (28, 28):
+            raise ValueError(f"expected images [N, 28, 28], got shape {images.shape}")
+        return np.asarray(self._logits(self.params, images.reshape(-1, 28, 28)))
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return self.logits(images).argmax(-1)
+
+
+def main(args: list[str] | None = None) -> None:
+    cli.run(Config, train_and_evaluate, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Datasets as numpy arrays of fixed shapes."""

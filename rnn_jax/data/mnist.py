@@ -1,0 +1,112 @@
+"""MNIST through tensorflow-datasets' standard ``mnist`` builder, as numpy arrays.
+
+With internet access TFDS downloads MNIST as usual. Offline, a folder holding
+the four official files is handed to TFDS as its ``manual_dir`` (TFDS looks
+there before the network), given by ``data_dir`` (the ``--data-dir`` flag) or
+the ``RNN_JAX_MNIST_DIR`` environment variable. Prepared data is cached in the
+TFDS data directory (``$TFDS_DATA_DIR``, default ``~/tensorflow_datasets``).
+"""
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+
+ENV_VAR = "RNN_JAX_MNIST_DIR"
+FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+HOW_TO = (
+    "MNIST is not prepared and cannot be downloaded (no internet access?). Put the four "
+    f"official files ({', '.join(FILES)}) in a folder and pass it with --data-dir DIR or "
+    f"the environment variable {ENV_VAR}=DIR; TFDS then prepares MNIST from them offline."
+)
+
+
+class DataUnavailableError(RuntimeError):
+    """The data set cannot be found locally nor downloaded."""
+
+
+def _online(host: str = "storage.googleapis.com", timeout: float = 3.0) -> bool:
+    """Whether TFDS's MNIST host answers; checked first so offline fails in seconds, not minutes."""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _check_manual_dir(folder: Path) -> None:
+    if not folder.is_dir():
+        raise DataUnavailableError(f"MNIST folder {folder} does not exist. {HOW_TO}")
+    missing = [f for f in FILES if not (folder / f).is_file()]
+    if missing:
+        raise DataUnavailableError(f"MNIST folder {folder} lacks {', '.join(missing)}. {HOW_TO}")
+
+
+def load(data_dir: str | None = None, *, tfds_dir: str | None = None) -> dict[str, np.ndarray]:
+    """Train and test images ``uint8 [N, 28, 28]`` and labels ``int32 [N]``.
+
+    Args:
+      data_dir: folder with the four official files (else ``$RNN_JAX_MNIST_DIR``,
+        else download).
+      tfds_dir: TFDS data directory where the prepared data set is cached.
+
+    Returns:
+      ``{"train_images", "train_labels", "test_images", "test_labels"}``.
+
+    Raises:
+      DataUnavailableError: with the files needed and how to pass them.
+    """
+    manual = data_dir or os.environ.get(ENV_VAR)
+    if manual:
+        _check_manual_dir(Path(manual).expanduser())
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    tf.config.set_visible_devices([], "GPU")  # keep the GPU for JAX
+    builder = tfds.builder("mnist", data_dir=tfds_dir)
+    if not builder.is_prepared():
+        if manual:
+            config = tfds.download.DownloadConfig(manual_dir=str(Path(manual).expanduser()))
+            builder.download_and_prepare(download_config=config)
+        elif not _online():
+            raise DataUnavailableError(HOW_TO)
+        else:
+            try:
+                builder.download_and_prepare()
+            except OSError as err:  # requests' ConnectionError is an OSError
+                raise DataUnavailableError(f"{HOW_TO} (download failed: {err})") from None
+    out = {}
+    for split, name in (("train", "train"), ("test", "test")):
+        ds = tfds.as_numpy(builder.as_dataset(split=name, batch_size=-1))
+        out[f"{split}_images"] = ds["image"][..., 0]
+        out[f"{split}_labels"] = ds["label"].astype(np.int32)
+    return out
+
+
+def split_validation(
+    images: np.ndarray, labels: np.ndarray, val_size: int, seed: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """A fixed, seeded hold-out of ``val_size`` training examples: ``(train, val)``."""
+    if not 0 < val_size < len(images):
+        raise ValueError(f"val_size must be in (0, {len(images)}), got {val_size}")
+    perm = np.random.default_rng(seed).permutation(len(images))
+    val, train = np.sort(perm[:val_size]), np.sort(perm[val_size:])
+    return (images[train], labels[train]), (images[val], labels[val])
+
+
+def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Tiny learnable stand-in data for tests: each class is a bright horizontal bar
+    at its own rows (plus noise), so a row-by-row model can tell them apart."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.int32)
+    images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+    for i, c in enumerate(labels):
+        images[i, 2 + 2 * c : 4 + 2 * c, 4:24] = 255
+    return images, labels

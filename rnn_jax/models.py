@@ -1,0 +1,110 @@
+"""A sequence model: optional input projection, a deep RNN, an MLP head.
+
+:class:`SequenceModel` is a frozen (hashable) description; its params are a
+plain dict ``{"proj": ..., "rnn": [...], "head": [...]}``.
+"""
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from rnn_jax import stack
+from rnn_jax.cells import Cell, get_cell
+from rnn_jax.typing import Carry, Lengths, Params, PRNGKey
+
+
+@dataclass(frozen=True)
+class SequenceModel:
+    """``xs [B, T, in_dim]`` -> (linear ``input_proj``) -> RNN ``hidden`` -> MLP ``head``.
+
+    Attributes:
+      in_dim: features per time step.
+      out_dim: outputs of the head.
+      cell: cell name (see ``rnn_jax.cells.CELLS``).
+      hidden: hidden size of each RNN layer.
+      input_proj: width of a linear input layer before the RNN; 0 for none.
+      head: hidden widths of the MLP head (relu between layers).
+      dropout: drop rate between RNN layers during training.
+    """
+
+    in_dim: int
+    out_dim: int
+    cell: str = "lstm"
+    hidden: tuple[int, ...] = (128,)
+    input_proj: int = 0
+    head: tuple[int, ...] = ()
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        get_cell(self.cell)  # fail early on a bad name
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden must list one positive size per layer, got {self.hidden}")
+
+    @property
+    def rnn_cell(self) -> Cell:
+        return get_cell(self.cell)
+
+    def init(self, key: PRNGKey) -> Params:
+        kp, kr, kh = jax.random.split(key, 3)
+        rnn_in = self.input_proj or self.in_dim
+        params = {
+            "rnn": stack.stack_init(kr, self.rnn_cell, rnn_in, self.hidden),
+            "head": stack.mlp_init(kh, [self.hidden[-1], *self.head, self.out_dim]),
+        }
+        if self.input_proj:
+            params["proj"] = stack.linear_init(kp, self.in_dim, self.input_proj)
+        return params
+
+    def init_carries(self, batch: int) -> list[Carry]:
+        return [self.rnn_cell.init_carry((batch,), h) for h in self.hidden]
+
+    def features(
+        self,
+        params: Params,
+        xs: jax.Array,
+        *,
+        carries: list[Carry] | None = None,
+        seq_lengths: Lengths | None = None,
+        key: PRNGKey | None = None,
+    ) -> tuple[list[Carry], jax.Array]:
+        """Top RNN layer outputs ``[B, T, H]`` and per-layer final carries.
+
+        Dropout applies only when a ``key`` is given (training).
+        """
+        if "proj" in params:
+            xs = stack.linear_apply(params["proj"], xs)
+        dropout = self.dropout if key is not None else 0.0
+        return stack.stack_apply(
+            self.rnn_cell,
+            params["rnn"],
+            xs,
+            carries=carries,
+            seq_lengths=seq_lengths,
+            dropout=dropout,
+            key=key,
+        )
+
+    def head_apply(self, params: Params, h: jax.Array) -> jax.Array:
+        return stack.mlp_apply(params["head"], h)
+
+    def apply_last(
+        self,
+        params: Params,
+        xs: jax.Array,
+        *,
+        seq_lengths: Lengths | None = None,
+        key: PRNGKey | None = None,
+    ) -> jax.Array:
+        """Sequence to vector: the head on each sequence's last valid output, ``[B, out]``."""
+        _, ys = self.features(params, xs, seq_lengths=seq_lengths, key=key)
+        return self.head_apply(params, stack.last_valid(ys, seq_lengths))
+
+    def apply_seq(self, params: Params, xs: jax.Array, *, key: PRNGKey | None = None) -> jax.Array:
+        """Sequence to sequence: the head at every step, ``[B, T, out]``."""
+        _, ys = self.features(params, xs, key=key)
+        return self.head_apply(params, ys)
+
+
+def count_params(params: Params) -> int:
+    return sum(int(jnp.size(x)) for x in jax.tree.leaves(params))

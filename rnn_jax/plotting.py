@@ -1,0 +1,104 @@
+"""Figures (PNG) from a run's metrics and saved arrays; never imports training code."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from rnn_jax.rundir import read_metrics  # noqa: E402
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_curves(run_dir: str | Path, names: Sequence[str], path: str | Path) -> Path:
+    """Learning curves: one panel per metric name, one line per split, against step."""
+    series = defaultdict(lambda: ([], []))
+    for row in read_metrics(run_dir):
+        if row["name"] in names:
+            xs, ys = series[(row["name"], row["split"])]
+            xs.append(row["step"])
+            ys.append(row["value"])
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for (n, split), (xs, ys) in sorted(series.items()):
+            if n == name:
+                ax.plot(xs, ys, label=split, marker="o" if split != "train" else None, ms=3)
+        ax.set(title=name, xlabel="step")
+        if name.endswith("loss") or name.endswith("mse"):
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return _save(fig, path)
+
+
+def plot_confusion(matrix: np.ndarray, path: str | Path, title: str = "confusion") -> Path:
+    """A confusion matrix (rows: true class, columns: predicted), counts in the cells."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.imshow(np.log1p(matrix), cmap="Blues")
+    k = matrix.shape[0]
+    for i in range(k):
+        for j in range(k):
+            if matrix[i, j]:
+                color = "white" if matrix[i, j] > matrix.max() / 3 else "black"
+                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7, color=color)
+    ax.set(xticks=range(k), yticks=range(k), xlabel="predicted", ylabel="true", title=title)
+    return _save(fig, path)
+
+
+def plot_line(
+    xs: Sequence[float],
+    ys: dict[str, Sequence[float]],
+    path: str | Path,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    logy: bool = False,
+) -> Path:
+    """One or more named lines against a shared x axis."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for name, values in ys.items():
+        ax.plot(xs, values, marker="o", ms=3, label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_completions(
+    originals: np.ndarray,
+    given_rows: int,
+    generated: np.ndarray,
+    labels: Sequence,
+    path: str | Path,
+) -> Path:
+    """For each image, three panels: Original / Input (top rows only) / Generated."""
+    n = len(originals)
+    fig, axes = plt.subplots(n, 3, figsize=(4.2, 1.45 * n), squeeze=False)
+    for i in range(n):
+        given = originals[i].copy()
+        given[given_rows:] = 0
+        for ax, img, title in zip(
+            axes[i], (originals[i], given, generated[i]), ("Original", "Input", "Generated")
+        ):
+            ax.imshow(img, cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(title, fontsize=9)
+        axes[i, 0].set_ylabel(str(labels[i]), rotation=0, labelpad=10, fontsize=9)
+        axes[i, 2].axhline(given_rows - 0.5, color="red", lw=0.6)
+    return _save(fig, path)

@@ -1,0 +1,161 @@
+"""Run directories: ``config.json``, ``metrics.jsonl``, ``ckpt/`` and ``figures/``.
+
+Layout of ``runs/<experiment>/<run-name>/``::
+
+    config.json     experiment name, every setting, git commit, start time
+    metrics.jsonl   one row per value: {"step", "split", "name", "value", "time"}
+    ckpt/<step>/    orbax checkpoints (state + meta)
+    figures/        PNGs
+"""
+
+import dataclasses
+import json
+import subprocess
+import time
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be used as asked (wrong experiment, missing, exists)."""
+
+
+def git_commit() -> str | None:
+    """The current git commit of the code, if it runs from a checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=5,
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def config_to_dict(config: Any) -> dict:
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(cls: type[T], data: dict) -> T:
+    """Rebuild a (nested, frozen) dataclass config from :func:`config_to_dict` output."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value, hint = data[f.name], hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            value = config_from_dict(hint, value)
+        elif typing.get_origin(hint) is tuple and value is not None:
+            value = tuple(value)
+        elif isinstance(hint, types.UnionType) and isinstance(value, list):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def read_config(run_dir: str | Path, experiment: str) -> dict:
+    """The saved settings of a run, after checking it belongs to ``experiment``.
+
+    Raises:
+      RunDirError: if the directory has no ``config.json`` or is another experiment's.
+    """
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise RunDirError(
+            f"{run_dir} is not a run directory (no config.json); pass the folder a training run "
+            f"wrote, e.g. runs/{experiment}/<run-name>"
+        )
+    saved = json.loads(path.read_text())
+    if saved.get("experiment") != experiment:
+        raise RunDirError(
+            f"{run_dir} holds a run of experiment {saved.get('experiment')!r}, not {experiment!r}; "
+            f"pass a run directory of {experiment}"
+        )
+    return saved["config"]
+
+
+def prepare(
+    run_dir: str | Path,
+    experiment: str,
+    config: Any,
+    *,
+    resume: bool,
+    volatile: tuple[str, ...] = (),
+) -> Path:
+    """Create (or, with ``resume``, reopen) a run directory and write ``config.json``.
+
+    ``volatile`` names top-level settings that may change on resume (paths, flags).
+
+    Raises:
+      RunDirError: a fresh run into a directory that already holds checkpoints,
+        a resume of a directory with nothing to resume or of another experiment,
+        or a resume with different settings.
+    """
+    run_dir = Path(run_dir)
+    has_ckpt = (run_dir / "ckpt").is_dir() and any((run_dir / "ckpt").iterdir())
+    if resume:
+        saved = read_config(run_dir, experiment)
+        if not has_ckpt:
+            raise RunDirError(f"nothing to resume in {run_dir}: it has no checkpoint yet")
+        mine = json.loads(json.dumps(config_to_dict(config)))  # tuples -> lists, as saved
+        diff = sorted(
+            k for k in set(saved) | set(mine) if k not in volatile and saved.get(k) != mine.get(k)
+        )
+        if diff:
+            raise RunDirError(
+                f"--resume with settings that differ from the saved run in {diff}; resume with "
+                f"the saved settings (see {run_dir / 'config.json'}) or start a new run directory"
+            )
+        return run_dir
+    if has_ckpt:
+        raise RunDirError(
+            f"{run_dir} already holds checkpoints; pass --resume to continue it or choose "
+            "another --workdir / --name"
+        )
+    (run_dir / "figures").mkdir(parents=True, exist_ok=True)
+    meta = {
+        "experiment": experiment,
+        "config": config_to_dict(config),
+        "git_commit": git_commit(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    (run_dir / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+    (run_dir / "metrics.jsonl").write_text("")
+    return run_dir
+
+
+class MetricsLog:
+    """Appends rows ``{"step", "split", "name", "value", "time"}`` to ``metrics.jsonl``.
+
+    On resume from ``step``, rows after it (written by the interrupted run past
+    its last checkpoint) are dropped, so the file reads as one uninterrupted run.
+    """
+
+    def __init__(self, path: str | Path, *, resume_step: int | None = None):
+        self.path = Path(path)
+        if resume_step is not None and self.path.exists():
+            rows = [json.loads(line) for line in self.path.read_text().splitlines() if line]
+            kept = [r for r in rows if r["step"] <= resume_step]
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        self.t0 = time.time()
+
+    def write(self, step: int, split: str, values: dict[str, float]) -> None:
+        now = round(time.time() - self.t0, 3)
+        with self.path.open("a") as f:
+            for name, value in values.items():
+                row = {"step": step, "split": split, "name": name, "value": value, "time": now}
+                f.write(json.dumps(row) + "\n")
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """All rows of a run's ``metrics.jsonl``."""
+    text = (Path(run_dir) / "metrics.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines() if line]

@@ -1,0 +1,174 @@
+"""experiments.mnist_classifier: synthetic runs, resume, loading, CLI, real MNIST (slow)."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from experiments import mnist_classifier as mc
+from rnn_jax import train
+from rnn_jax.experiment import load_state
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST_DIR = REPO.parent / "shared" / "datasets" / "mnist"
+
+
+def tiny_config(tmp_path, **train_kw) -> mc.Config:
+    return mc.Config(
+        model=mc.ModelConfig(hidden=(16,), input_proj=8),
+        train=mc.TrainConfig(epochs=2, batch_size=32, lr=1e-2, warmup_steps=2, **train_kw),
+        synthetic=320,
+        workdir=str(tmp_path / "run"),
+    )
+
+
+def test_tiny_run_learns_and_leaves_its_artifacts(tmp_path):
+    config = dataclasses.replace(
+        tiny_config(tmp_path), train=dataclasses.replace(tiny_config(tmp_path).train, epochs=8)
+    )
+    results = mc.train_and_evaluate(config)
+    run = Path(config.workdir)
+    assert results["val_accuracy"] > 0.5  # chance is 0.1; the bars are easy to tell apart
+    assert len(results["accuracy_by_rows"]) == 28
+    for name in ("curves.png", "confusion.png", "accuracy_vs_rows.png"):
+        assert (run / "figures" / name).stat().st_size > 1000
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["experiment"] == "mnist_classifier" and saved["config"]["model"]["hidden"] == [16]
+    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {"train", "val", "test"} <= {r["split"] for r in rows}
+
+    clf = mc.Classifier.load(run)
+    data = mc.load_data(config)
+    acc = np.mean(clf.predict(data["val"]["image"]) == data["val"]["label"])
+    assert acc == pytest.approx(results["val_accuracy"], abs=1e-6)
+    with pytest.raises(ValueError, match=r"expected images \[N, 28, 28\]"):
+        clf.predict(np.zeros((2, 27, 28)))
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch):
+    whole = tiny_config(tmp_path / "a")
+    mc.train_and_evaluate(whole)
+    per_epoch = 256 // 32  # 320 images less the 64 held out for validation
+
+    original = train.batches
+
+    def interrupted(*args, **kw):
+        for i, batch in enumerate(original(*args, **kw)):
+            if i == per_epoch + 3:  # after the first checkpoint, mid-epoch
+                raise KeyboardInterrupt
+            yield batch
+
+    broken = tiny_config(tmp_path / "b")
+    monkeypatch.setattr(train, "batches", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        mc.train_and_evaluate(broken)
+    monkeypatch.setattr(train, "batches", original)
+    mc.train_and_evaluate(dataclasses.replace(broken, resume=True))
+
+    def final_params(config):
+        model = mc.build_model(config)
+        like = jax.eval_shape(
+            lambda: train.init_state(model.init(jax.random.PRNGKey(0)), mc.make_tx(config, 1), 0)
+        )
+        state, step = load_state(config.workdir, like, best_metric=mc.BEST, which="latest")
+        return state, step
+
+    (a, step_a), (b, step_b) = final_params(whole), final_params(broken)
+    assert step_a == step_b == 2 * per_epoch
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_epoch_per_call_runs(tmp_path):
+    results = mc.train_and_evaluate(tiny_config(tmp_path, epoch_per_call=True))
+    assert 0.0 <= results["test_accuracy"] <= 1.0
+
+
+def run_cli(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.mnist_classifier", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})},
+        timeout=600,
+    )
+
+
+def test_cli_help_documents_each_flag():
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for flag in (
+        "--model.cell",
+        "--model.hidden",
+        "--train.epochs",
+        "--train.batch-size",
+        "--train.lr",
+        "--seed",
+        "--data-dir",
+        "--resume",
+    ):
+        assert flag in out.stdout
+    assert "Peak learning rate" in out.stdout
+
+
+def test_cli_tiny_run_and_clear_errors(tmp_path):
+    out = run_cli(
+        "--synthetic",
+        "96",
+        "--train.epochs",
+        "1",
+        "--train.batch-size",
+        "16",
+        "--model.hidden",
+        "8",
+        "--workdir",
+        str(tmp_path / "run"),
+    )
+    assert out.returncode == 0, out.stderr
+    assert "test accuracy" in out.stdout
+    # The same directory again, without --resume.
+    again = run_cli("--synthetic", "96", "--workdir", str(tmp_path / "run"))
+    assert again.returncode == 2 and "already holds checkpoints; pass --resume" in again.stderr
+    bad_cell = run_cli(
+        "--model.cell", "lstn", "--synthetic", "96", "--workdir", str(tmp_path / "x")
+    )
+    assert bad_cell.returncode == 2 and "unknown cell 'lstn'" in bad_cell.stderr
+    bad_flag = run_cli("--train.epoks", "3")
+    assert bad_flag.returncode != 0 and "epoks" in bad_flag.stderr
+
+
+def test_cli_missing_data_dir_says_what_to_pass(tmp_path):
+    out = run_cli("--data-dir", str(tmp_path / "nowhere"), "--workdir", str(tmp_path / "run"))
+    assert out.returncode == 2
+    assert "does not exist" in out.stderr and "train-images-idx3-ubyte.gz" in out.stderr
+    assert "--data-dir" in out.stderr and "Traceback" not in out.stderr
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    out = run_cli("--data-dir", str(tmp_path / "partial"), "--workdir", str(tmp_path / "run"))
+    assert out.returncode == 2 and "lacks train-labels-idx1-ubyte.gz" in out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="real MNIST files not present")
+def test_real_mnist_one_epoch_reaches_97_percent(tmp_path, tfds_dir):
+    out = run_cli(
+        "--data-dir",
+        str(MNIST_DIR),
+        "--train.epochs",
+        "1",
+        "--train.warmup-steps",
+        "50",
+        "--workdir",
+        str(tmp_path / "run"),
+        env={"TFDS_DATA_DIR": str(tfds_dir)},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["test_accuracy"] >= 0.97

@@ -1,0 +1,61 @@
+"""Run directories: config, experiment checks, resume rules, metrics log."""
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from rnn_jax import rundir
+
+
+@dataclass(frozen=True)
+class Inner:
+    hidden: tuple[int, ...] = (4,)
+    cell: str = "lstm"
+
+
+@dataclass(frozen=True)
+class Conf:
+    inner: Inner = Inner()
+    seed: int = 0
+    data_dir: str | None = None
+
+
+def test_config_round_trip():
+    conf = Conf(Inner((3, 5), "gru"), 7, "/data")
+    assert (
+        rundir.config_from_dict(Conf, json.loads(json.dumps(rundir.config_to_dict(conf)))) == conf
+    )
+
+
+def test_prepare_writes_config_and_guards_reuse(tmp_path):
+    run = rundir.prepare(tmp_path / "r", "exp", Conf(), resume=False)
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["experiment"] == "exp" and saved["config"]["inner"]["hidden"] == [4]
+    with pytest.raises(rundir.RunDirError, match="nothing to resume"):
+        rundir.prepare(run, "exp", Conf(), resume=True)
+    (run / "ckpt" / "10").mkdir(parents=True)
+    with pytest.raises(rundir.RunDirError, match="already holds checkpoints; pass --resume"):
+        rundir.prepare(run, "exp", Conf(), resume=False)
+    with pytest.raises(rundir.RunDirError, match="holds a run of experiment 'exp', not 'other'"):
+        rundir.prepare(run, "other", Conf(), resume=True)
+    with pytest.raises(rundir.RunDirError, match=r"differ from the saved run in \['seed'\]"):
+        rundir.prepare(run, "exp", Conf(seed=1), resume=True)
+    # Paths may change between machines.
+    assert rundir.prepare(run, "exp", Conf(data_dir="/x"), resume=True, volatile=("data_dir",))
+
+
+def test_read_config_of_a_plain_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(rundir.RunDirError, match="not a run directory"):
+        rundir.read_config(tmp_path, "exp")
+
+
+def test_metrics_log_rows_and_resume_truncation(tmp_path):
+    log = rundir.MetricsLog(tmp_path / "metrics.jsonl")
+    for step in (10, 20, 30):
+        log.write(step, "train", {"loss": 1.0 / step})
+    log.write(20, "val", {"acc": 0.5})
+    rows = rundir.read_metrics(tmp_path)
+    assert {"step", "split", "name", "value", "time"} == set(rows[0])
+    rundir.MetricsLog(tmp_path / "metrics.jsonl", resume_step=20)
+    assert [r["step"] for r in rundir.read_metrics(tmp_path)] == [10, 20, 20]
