@@ -25,7 +25,7 @@ class SequenceModel:
       hidden: hidden size of each RNN layer.
       input_proj: width of a linear input layer before the RNN; 0 for none.
       head: hidden widths of the MLP head (relu between layers).
-      dropout: drop rate between RNN layers during training.
+      dropout: drop rate between RNN layers and before the head, during training.
     """
 
     in_dim: int
@@ -75,7 +75,9 @@ class SequenceModel:
         if "proj" in params:
             xs = stack.linear_apply(params["proj"], xs)
         dropout = self.dropout if key is not None else 0.0
-        return stack.stack_apply(
+        if dropout:
+            key, out_key = jax.random.split(key)
+        carries, ys = stack.stack_apply(
             self.rnn_cell,
             params["rnn"],
             xs,
@@ -84,6 +86,24 @@ class SequenceModel:
             dropout=dropout,
             key=key,
         )
+        if dropout:  # also on the top layer's outputs, before the head
+            ys = stack.dropout_apply(out_key, ys, dropout)
+        return carries, ys
+
+    def step(
+        self, params: Params, carries: list[Carry], x_t: jax.Array
+    ) -> tuple[list[Carry], jax.Array]:
+        """One time step through every layer and the head: ``x_t [B, in] -> [B, out]``.
+
+        The body of autoregressive rollouts (``lax.scan`` over generated steps).
+        """
+        if "proj" in params:
+            x_t = stack.linear_apply(params["proj"], x_t)
+        new = []
+        for p, carry in zip(params["rnn"], carries):
+            carry, x_t = self.rnn_cell.step(p, carry, x_t)
+            new.append(carry)
+        return new, self.head_apply(params, x_t)
 
     def head_apply(self, params: Params, h: jax.Array) -> jax.Array:
         return stack.mlp_apply(params["head"], h)

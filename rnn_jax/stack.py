@@ -44,6 +44,12 @@ def mlp_apply(params: list[Params], x: jax.Array) -> jax.Array:
 # --- stacks ---------------------------------------------------------------------
 
 
+def dropout_apply(key: PRNGKey, x: jax.Array, rate: float) -> jax.Array:
+    """Inverted dropout: zero a ``rate`` fraction of ``x``, scale the rest by ``1/(1-rate)``."""
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), 0.0).astype(x.dtype)
+
+
 def stack_init(
     key: PRNGKey, cell: Cell, in_dim: int, hiddens: Sequence[int], *, dtype=jnp.float32
 ) -> list[Params]:
@@ -87,8 +93,7 @@ def stack_apply(
     for layer, p in enumerate(params):
         if layer > 0 and dropout > 0.0:
             key, sub = jax.random.split(key)
-            keep = jax.random.bernoulli(sub, 1.0 - dropout, xs.shape)
-            xs = jnp.where(keep, xs / (1.0 - dropout), 0.0).astype(xs.dtype)
+            xs = dropout_apply(sub, xs, dropout)
         carry = None if carries is None else carries[layer]
         carry, xs = unroll(cell, p, xs, carry=carry, seq_lengths=seq_lengths, **unroll_kw)
         finals.append(carry)

@@ -1,0 +1,48 @@
+"""MNIST loading: clear errors offline, the validation split, and real files (slow)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnn_jax.data import mnist
+
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
+
+
+def test_offline_without_files_says_how_to_pass_them(tmp_path, monkeypatch):
+    monkeypatch.delenv(mnist.ENV_VAR, raising=False)
+    monkeypatch.setattr(mnist, "_online", lambda: False)
+    with pytest.raises(mnist.DataUnavailableError) as err:
+        mnist.load(tfds_dir=str(tmp_path))
+    msg = str(err.value)
+    assert "--data-dir" in msg and mnist.ENV_VAR in msg
+    assert all(name in msg for name in mnist.FILES)
+
+
+def test_env_var_folder_is_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv(mnist.ENV_VAR, str(tmp_path))
+    with pytest.raises(mnist.DataUnavailableError, match="lacks train-images-idx3-ubyte.gz"):
+        mnist.load(tfds_dir=str(tmp_path / "tfds"))
+
+
+def test_validation_split_is_fixed_and_disjoint():
+    images, labels = mnist.synthetic(100)
+    (tr_x, tr_y), (va_x, va_y) = mnist.split_validation(images, labels, 20, seed=0)
+    (tr_x2, _), (va_x2, _) = mnist.split_validation(images, labels, 20, seed=0)
+    np.testing.assert_array_equal(va_x, va_x2)
+    assert len(tr_x) == 80 and len(va_x) == 20
+    seen = {x.tobytes() for x in tr_x}
+    assert not any(x.tobytes() in seen for x in va_x)
+    with pytest.raises(ValueError, match="val_size must be in"):
+        mnist.split_validation(images, labels, 100, seed=0)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="real MNIST files not present")
+def test_real_files_through_tfds_manual_dir(tfds_dir):
+    data = mnist.load(str(MNIST_DIR), tfds_dir=str(tfds_dir))
+    assert data["train_images"].shape == (60000, 28, 28)
+    assert data["test_images"].shape == (10000, 28, 28)
+    assert data["train_images"].dtype == np.uint8 and data["test_labels"].dtype == np.int32
+    assert np.bincount(data["test_labels"]).tolist()[:3] == [980, 1135, 1032]

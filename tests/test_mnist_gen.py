@@ -1,0 +1,179 @@
+"""experiments.mnist_gen: data construction, rollouts, CLI, and a real-MNIST run (slow)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import mnist_gen as mg
+from rnn_jax.data import mnist
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST_DIR = REPO.parent / "shared" / "datasets" / "mnist"
+
+
+def small_completer(mode):
+    config = mg.Config(mode=mode, model=mg.ModelConfig(hidden=(6, 5), head=(7,)))
+    completer = mg.Completer(config)
+    params = completer.model.init(jax.random.PRNGKey(0))
+    return completer, params
+
+
+def test_window_dataset_matches_course_indexing():
+    images = np.arange(3 * 28 * 28).reshape(3, 28, 28)
+    x, y = mg.window_dataset(images)
+    assert x.shape == (3 * 14, 14, 28) and y.shape == (3 * 14, 28)
+    for n in range(3):
+        for i in range(14):
+            np.testing.assert_array_equal(x[n * 14 + i], images[n, i : i + 14])
+            np.testing.assert_array_equal(y[n * 14 + i], images[n, i + 14])
+
+
+def test_teacher_targets_are_inputs_shifted_by_one_row():
+    images = jnp.arange(2 * 28 * 28, dtype=jnp.float32).reshape(2, 28, 28)
+    xs, ys = mg.teacher_pairs(images)
+    assert xs.shape == ys.shape == (2, 27, 28)
+    np.testing.assert_array_equal(ys[:, :-1], xs[:, 1:])
+    np.testing.assert_array_equal(xs, images[:, :27])
+    np.testing.assert_array_equal(ys, images[:, 1:])
+
+
+def test_teacher_model_is_causal():
+    """The prediction of row t+1 has zero gradient with respect to rows after t."""
+    completer, params = small_completer("teacher")
+    xs = jax.random.uniform(jax.random.key(1), (1, 27, 28))
+    t = 10
+    grad = jax.grad(lambda x: completer.model.apply_seq(params, x)[0, t].sum())(xs)
+    assert float(jnp.abs(grad[:, t + 1 :]).max()) == 0.0
+    assert float(jnp.abs(grad[:, : t + 1]).max()) > 0.0
+
+
+@pytest.mark.parametrize("mode", mg.MODES)
+def test_scan_rollout_equals_python_loop(mode):
+    completer, params = small_completer(mode)
+    top = jax.random.uniform(jax.random.key(2), (3, 14, 28))
+    got = completer.complete(params, top)
+    model, out = completer.model, completer.out
+    if mode == "teacher":
+        carries, ys = model.features(params, top)
+        row = out(model.head_apply(params, ys[:, -1]))
+        rows = [row]
+        for _ in range(13):
+            carries, z = model.step(params, carries, row)
+            row = out(z)
+            rows.append(row)
+    else:
+        window, rows = top, []
+        for _ in range(14):
+            row = out(model.apply_last(params, window))
+            window = jnp.concatenate([window[:, 1:], row[:, None]], 1)
+            rows.append(row)
+    want = jnp.concatenate([top, jnp.clip(jnp.stack(rows, 1), 0, 1)], 1)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert got.shape == (3, 28, 28)
+    assert float(got.min()) >= 0.0 and float(got.max()) <= 1.0
+    np.testing.assert_array_equal(got[:, :14], top)
+
+
+def test_baselines_on_known_data():
+    images, _ = mnist.synthetic(40, seed=0)
+    preds = mg.baselines(images, images[:5])
+    for bottom in preds.values():
+        assert bottom.shape == (5, 14, 28)
+    # Each test image is in the training set, so its nearest neighbour is itself.
+    np.testing.assert_allclose(
+        preds["(c) nearest training image (top half)"], images[:5, 14:] / 255.0
+    )
+    np.testing.assert_allclose(preds["(b) repeat last given row"][:, 3], images[:5, 13] / 255.0)
+
+
+def test_bad_mode_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown --mode 'sliding'"):
+        mg.Completer(mg.Config(mode="sliding"))
+
+
+def run_cli(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.mnist_gen", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})},
+        timeout=600,
+    )
+
+
+def test_cli_tiny_run_then_generate_from_it(tmp_path):
+    run = tmp_path / "gen"
+    out = run_cli(
+        "--synthetic",
+        "160",
+        "--train.steps",
+        "20",
+        "--train.eval-every",
+        "10",
+        "--train.batch-size",
+        "16",
+        "--model.hidden",
+        "8",
+        "8",
+        "--workdir",
+        str(run),
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "(d) mean of 10 nearest" in out.stdout
+    first = json.loads((run / "results.json").read_text())
+    assert (run / "figures" / "completions.png").stat().st_size > 1000
+    assert (run / "figures" / "curves.png").is_file()
+
+    again = run_cli("--from", str(run), "--generate")
+    assert again.returncode == 0, again.stderr[-2000:]
+    second = json.loads((run / "results.json").read_text())
+    assert second["test_bottom_mse"]["model"] == pytest.approx(first["test_bottom_mse"]["model"])
+
+    gen = mg.Generator.load(run)
+    images, _ = mnist.synthetic(4, seed=5)
+    done = gen.complete(images[:, :14])
+    assert done.shape == (4, 28, 28)
+    with pytest.raises(ValueError, match=r"expected top halves \[N, 14, 28\]"):
+        gen.complete(images)
+
+
+def test_cli_bad_from_paths_are_clear_errors(tmp_path):
+    out = run_cli("--from", str(tmp_path / "nope"), "--generate")
+    assert out.returncode == 2 and "not a run directory" in out.stderr
+    other = tmp_path / "cls"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"experiment": "mnist_classifier", "config": {}}))
+    out = run_cli("--from", str(other), "--generate")
+    assert out.returncode == 2 and "'mnist_classifier', not 'mnist_gen'" in out.stderr
+    out = run_cli("--generate")
+    assert out.returncode == 2 and "--generate needs --from RUN_DIR" in out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="real MNIST files not present")
+def test_real_mnist_short_run_beats_mean_baseline(tmp_path, tfds_dir):
+    out = run_cli(
+        "--data-dir",
+        str(MNIST_DIR),
+        "--train.steps",
+        "300",
+        "--train.eval-every",
+        "300",
+        "--model.hidden",
+        "64",
+        "64",
+        "--workdir",
+        str(tmp_path / "run"),
+        env={"TFDS_DATA_DIR": str(tfds_dir)},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    table = json.loads((tmp_path / "run" / "results.json").read_text())["test_bottom_mse"]
+    assert table["model"] < table["(a) mean training bottom half"]

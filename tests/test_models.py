@@ -1,0 +1,45 @@
+"""SequenceModel: one-step rollouts match the scanned model; dropout only when training."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rnn_jax.models import SequenceModel, count_params
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_step_by_step_equals_apply_seq(cell):
+    model = SequenceModel(in_dim=3, out_dim=2, cell=cell, hidden=(4, 5), input_proj=6, head=(7,))
+    params = model.init(jax.random.PRNGKey(0))
+    xs = jax.random.normal(jax.random.key(1), (2, 5, 3))
+    want = model.apply_seq(params, xs)
+    carries, outs = model.init_carries(2), []
+    for t in range(5):
+        carries, y = model.step(params, carries, xs[:, t])
+        outs.append(y)
+    np.testing.assert_allclose(jnp.stack(outs, 1), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.apply_last(params, xs), want[:, -1], rtol=1e-5, atol=1e-6)
+
+
+def test_dropout_applies_only_with_a_key():
+    model = SequenceModel(in_dim=3, out_dim=2, hidden=(8, 8), dropout=0.5)
+    params = model.init(jax.random.PRNGKey(0))
+    xs = jnp.ones((2, 4, 3))
+    a, b = model.apply_seq(params, xs), model.apply_seq(params, xs)
+    np.testing.assert_array_equal(a, b)
+    c = model.apply_seq(params, xs, key=jax.random.key(3))
+    assert not np.allclose(a, c)
+
+
+def test_bad_settings_fail_early():
+    with pytest.raises(ValueError, match="unknown cell"):
+        SequenceModel(in_dim=3, out_dim=2, cell="transformer")
+    with pytest.raises(ValueError, match="one positive size per layer"):
+        SequenceModel(in_dim=3, out_dim=2, hidden=())
+
+
+def test_count_params():
+    model = SequenceModel(in_dim=3, out_dim=2, cell="rnn", hidden=(4,))
+    # rnn: 3*4 + 4*4 + 4; head: 4*2 + 2
+    assert count_params(model.init(jax.random.PRNGKey(0))) == 12 + 16 + 4 + 10

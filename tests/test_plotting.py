@@ -1,0 +1,30 @@
+"""Each figure function writes a non-empty PNG."""
+
+import numpy as np
+
+from rnn_jax import plotting, rundir
+
+
+def test_figures_are_written(tmp_path):
+    log = rundir.MetricsLog(tmp_path / "metrics.jsonl")
+    for step in (1, 2, 3):
+        log.write(step, "train", {"loss": 1.0 / step, "accuracy": 0.1 * step})
+    log.write(3, "val", {"loss": 0.5, "accuracy": 0.3})
+    paths = [
+        plotting.plot_curves(tmp_path, ["loss", "accuracy"], tmp_path / "f" / "curves.png"),
+        plotting.plot_confusion(np.eye(3, dtype=int) * 5, tmp_path / "f" / "conf.png"),
+        plotting.plot_line(
+            [1, 2],
+            {"a": [0.1, 0.2]},
+            tmp_path / "f" / "line.png",
+            xlabel="x",
+            ylabel="y",
+            title="t",
+            logy=True,
+        ),
+        plotting.plot_completions(
+            np.zeros((2, 28, 28)), 14, np.ones((2, 28, 28)), [0, 1], tmp_path / "f" / "comp.png"
+        ),
+    ]
+    for path in paths:
+        assert path.read_bytes()[:4] == b"\x89PNG" and path.stat().st_size > 1000
