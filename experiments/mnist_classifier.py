@@ -55,6 +55,8 @@ class TrainConfig:
     """Warm-up steps of the cosine schedule."""
     clip_norm: float = 1.0
     """Clip gradients to this global norm; 0 disables."""
+    shift: int = 0
+    """Augment training images by random translations of up to N pixels (0: none)."""
     epoch_per_call: bool = False
     """Run each epoch as one compiled function (lax.scan over its minibatches)."""
     val_size: int = 5000
@@ -122,11 +124,25 @@ def pixels(images: jax.Array) -> jax.Array:
     return images.astype(jnp.float32)
 
 
-def make_fns(model: SequenceModel):
+def random_shift(key: jax.Array, images: jax.Array, max_shift: int) -> jax.Array:
+    """Translate each image ``[B, 28, 28]`` by its own random offset in ``[-max_shift, max_shift]``
+    along both axes, filling with zeros."""
+    s = max_shift
+    padded = jnp.pad(images, ((0, 0), (s, s), (s, s)))
+    offsets = jax.random.randint(key, (images.shape[0], 2), 0, 2 * s + 1)
+    crop = lambda img, o: jax.lax.dynamic_slice(img, (o[0], o[1]), images.shape[1:])  # noqa: E731
+    return jax.vmap(crop)(padded, offsets)
+
+
+def make_fns(model: SequenceModel, shift: int = 0):
     """The loss, the evaluation sums and the per-row logits of a model."""
 
     def loss_fn(params, batch, key):
-        logits = model.apply_last(params, pixels(batch["image"]), key=key)
+        key, shift_key = jax.random.split(key)
+        images = pixels(batch["image"])
+        if shift:
+            images = random_shift(shift_key, images, shift)
+        logits = model.apply_last(params, images, key=key)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
         acc = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
         return loss, {"accuracy": acc}
@@ -185,7 +201,7 @@ def train_and_evaluate(config: Config) -> dict:
         )
     total = per_epoch * config.train.epochs
     tx = make_tx(config, total)
-    loss_fn, eval_sums, logits_fn = make_fns(model)
+    loss_fn, eval_sums, logits_fn = make_fns(model, config.train.shift)
     eval_batch = 1000
 
     def evaluate(params):

@@ -29,3 +29,44 @@ def knn_indices(
         for i in range(0, len(q), chunk)
     ]
     return np.concatenate(out)
+
+
+# --- forecasting ----------------------------------------------------------------
+
+
+def persistence(x_nl: np.ndarray, horizon: int) -> np.ndarray:
+    """Repeat each input's last value ``horizon`` times: ``[N, L] -> [N, horizon]``."""
+    return np.repeat(x_nl[:, -1:], horizon, axis=1)
+
+
+def seasonal_naive(x_nl: np.ndarray, horizon: int, period: int) -> np.ndarray:
+    """Repeat each input's last ``period`` samples: ``y[j] = x[L - period + (j mod period)]``."""
+    if not 0 < period <= x_nl.shape[1]:
+        raise ValueError(f"period {period} must be in [1, {x_nl.shape[1]}] (the input length)")
+    idx = x_nl.shape[1] - period + np.arange(horizon) % period
+    return x_nl[:, idx]
+
+
+def estimate_period(signal: np.ndarray, min_lag: int, max_lag: int) -> int:
+    """The lag in ``[min_lag, max_lag]`` of highest autocorrelation (FFT-based)."""
+    x = signal - signal.mean()
+    n = 1 << int(np.ceil(np.log2(2 * len(x))))
+    spec = np.fft.rfft(x, n)
+    acf = np.fft.irfft(spec * np.conj(spec), n)[: max_lag + 1]
+    return int(min_lag + np.argmax(acf[min_lag : max_lag + 1]))
+
+
+class LinearAR:
+    """A linear autoregressive forecaster ``y = [x, 1] W``, fitted by (ridge) least squares."""
+
+    def __init__(self, ridge: float = 0.0):
+        self.ridge, self.w = ridge, None
+
+    def fit(self, x_nl: np.ndarray, y_nh: np.ndarray) -> "LinearAR":
+        a = np.concatenate([x_nl, np.ones((len(x_nl), 1))], axis=1).astype(np.float64)
+        gram = a.T @ a + self.ridge * len(a) * np.eye(a.shape[1])
+        self.w = np.linalg.solve(gram, a.T @ y_nh.astype(np.float64))
+        return self
+
+    def predict(self, x_nl: np.ndarray) -> np.ndarray:
+        return (x_nl @ self.w[:-1] + self.w[-1]).astype(np.float32)

@@ -102,3 +102,26 @@ def plot_completions(
         axes[i, 0].set_ylabel(str(labels[i]), rotation=0, labelpad=10, fontsize=9)
         axes[i, 2].axhline(given_rows - 0.5, color="red", lw=0.6)
     return _save(fig, path)
+
+
+def plot_forecast(
+    context_t: np.ndarray,
+    context: np.ndarray,
+    truth: np.ndarray,
+    forecasts: dict[str, np.ndarray],
+    path: str | Path,
+    *,
+    title: str,
+) -> Path:
+    """Input tail, true continuation and forecasts; a dashed line where the forecast starts."""
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    future_t = np.arange(len(truth))
+    ax.plot(context_t, context, color="0.4", lw=1, label="input")
+    ax.plot(future_t, truth, color="black", lw=1.2, label="truth")
+    for name, values in forecasts.items():
+        ax.plot(future_t, values, lw=1, label=name)
+    ax.axvline(-0.5, color="black", ls="--", lw=0.8)
+    ax.set(xlabel="sample (0 = first forecast)", ylabel="z-scored signal", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)

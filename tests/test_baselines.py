@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from rnn_jax import baselines
 from rnn_jax.baselines import knn_indices
 
 
@@ -13,3 +14,26 @@ def test_knn_matches_brute_force():
     dist = ((queries[:, None] - train[None]) ** 2).sum(-1)
     want = np.argsort(dist, axis=1)[:, :3]
     np.testing.assert_array_equal(got, want)
+
+
+def test_persistence_and_seasonal_naive():
+    x = np.arange(12, dtype=np.float32).reshape(2, 6)
+    np.testing.assert_array_equal(baselines.persistence(x, 3), [[5, 5, 5], [11, 11, 11]])
+    np.testing.assert_array_equal(
+        baselines.seasonal_naive(x, 5, 2), [[4, 5, 4, 5, 4], [10, 11, 10, 11, 10]]
+    )
+
+
+def test_estimate_period_finds_a_sine_period():
+    t = np.arange(5000)
+    signal = np.sin(2 * np.pi * t / 40.0) + 0.1 * np.random.default_rng(0).normal(size=5000)
+    assert baselines.estimate_period(signal, min_lag=20, max_lag=60) == 40
+
+
+def test_linear_ar_recovers_a_linear_map():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 8))
+    w = rng.normal(size=(8, 3))
+    y = x @ w + 0.5
+    ar = baselines.LinearAR().fit(x, y)
+    np.testing.assert_allclose(ar.predict(x), y, rtol=1e-4, atol=1e-4)
