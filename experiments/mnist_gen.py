@@ -7,14 +7,23 @@
     python -m experiments.mnist_gen --classifier RUN_DIR          # also: does the digit survive?
     python -m experiments.mnist_gen --help
 
-Two ways to train the same model (2 LSTM layers, then Dense(100, relu), Dense(28)):
+The model: 2 LSTM layers (128, 256), then Dense(100, relu), Dense(28). Two
+ways to generate with it (``--mode``):
 
-* ``teacher`` (default): read rows 1..t and predict row t+1, for every t of
-  every image in one pass; generate by carrying the LSTM state forward, feeding
-  each predicted row back in.
+* ``teacher`` (default): read rows 1..t, predict row t+1; generate by carrying
+  the LSTM state forward and feeding each predicted row back in.
 * ``window`` (the course's): read a window of 14 consecutive rows, predict the
   next; generate by sliding the window (drop the oldest row, append the
   prediction), re-reading all 14 rows for every new row.
+
+And three training objectives (``--train.objective``):
+
+* ``next_row`` (the course's): the MSE of each next *real* row (teacher
+  forcing: every row of every image in one pass; window: one window each).
+* ``rollout`` (default): the MSE of the *generated* bottom half against the
+  real one, backpropagated through the generation itself, so the model is
+  trained on the inputs it sees when it generates (its own predictions).
+* ``both``: their sum.
 
 The bottom halves of all 10k test images are generated and scored by per-pixel
 MSE against the real ones, next to baselines computed in the same run.
@@ -42,6 +51,7 @@ EXPERIMENT = "mnist_gen"
 BEST = "val/gen_mse"
 ROWS, GIVEN = 28, 14
 MODES = ("teacher", "window")
+OBJECTIVES = ("next_row", "rollout", "both")
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 3000
+    steps: int = 4000
     """Optimizer steps."""
     batch_size: int = 64
     """Images (teacher) or windows (window) per step."""
@@ -70,6 +80,9 @@ class TrainConfig:
     """Warm-up steps of the cosine schedule."""
     clip_norm: float = 1.0
     """Clip gradients to this global norm; 0 disables."""
+    objective: str = "rollout"
+    """next_row (predict each next real row: the course's), rollout (the generated bottom
+    half against the real one, backpropagated through the generation), or both (their sum)."""
     eval_every: int = 500
     """Steps between validation generations (checkpoint points)."""
     val_size: int = 5000
@@ -136,6 +149,10 @@ class Completer:
     def __init__(self, config: Config):
         if config.mode not in MODES:
             raise ValueError(f"unknown --mode {config.mode!r}; choose one of {MODES}")
+        if config.train.objective not in OBJECTIVES:
+            raise ValueError(
+                f"unknown --train.objective {config.train.objective!r}; choose one of {OBJECTIVES}"
+            )
         if config.model.output not in ("sigmoid", "linear"):
             raise ValueError(f"unknown --model.output {config.model.output!r}; sigmoid or linear")
         self.config, self.model = config, build_model(config)
@@ -146,6 +163,17 @@ class Completer:
 
     def loss_fn(self, params, batch, key):
         images = mnist_classifier.pixels(batch["image"])
+        objective = self.config.train.objective
+        losses = {}
+        if objective in ("next_row", "both"):
+            losses["next_row"] = self.next_row_loss(params, images, key)
+        if objective in ("rollout", "both"):
+            generated = self._complete(params, images[:, :GIVEN])
+            losses["rollout"] = jnp.mean((generated[:, GIVEN:] - images[:, GIVEN:]) ** 2)
+        return sum(losses.values()), losses if objective == "both" else {}
+
+    def next_row_loss(self, params, images, key):
+        """MSE of the next real row: every row given rows 1..t (teacher), or a random window's."""
         if self.config.mode == "teacher":
             xs, ys = teacher_pairs(images)
             pred = self.out(self.model.apply_seq(params, xs))
@@ -156,7 +184,7 @@ class Completer:
             chunk = take(images, starts)
             pred = self.out(self.model.apply_last(params, chunk[:, :GIVEN]))
             ys = chunk[:, GIVEN]
-        return jnp.mean((pred - ys) ** 2), {}
+        return jnp.mean((pred - ys) ** 2)
 
     def _complete(self, params, top: jax.Array) -> jax.Array:
         """Complete ``top [B, 14, 28]`` (floats in [0, 1]) to ``[B, 28, 28]`` by a ``lax.scan``."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import optax
+from tqdm.auto import tqdm
 
 from rnn_jax import rundir, train
 from rnn_jax.ckpt import CheckpointError, Checkpoints
@@ -40,6 +41,7 @@ def train_run(
     best_mode: str = "max",
     steps_per_call: int = 1,
     log_every: int = 100,
+    echo: str | None = None,
 ) -> Run:
     """Train (or resume) a run in a prepared run directory (:func:`rundir.prepare`).
 
@@ -47,6 +49,8 @@ def train_run(
     ``best_metric`` (``"split/name"``) is kept besides the latest two. Resume
     restores the latest checkpoint and replays the data stream from its step,
     so the run ends with the parameters an uninterrupted run would have.
+    With ``echo`` (a name for the loss, e.g. ``"MSE"``) every training log point is
+    also printed as a line, like the classic training logs.
     """
     run_dir = Path(run_dir)
     ckpts = Checkpoints(run_dir / "ckpt", best_metric=best_metric, best_mode=best_mode)
@@ -62,6 +66,11 @@ def train_run(
         train_arrays, batch_size, seed=seed, start_step=start, steps_per_call=steps_per_call
     )
 
+    def on_log(step: int, split: str, values: dict[str, float]) -> None:
+        log.write(step, split, values)
+        if echo and split == "train":
+            tqdm.write(f"{step}\t{echo}: {values['loss']:.6g}")
+
     def on_eval(state: train.TrainState, results: dict[str, dict[str, float]]) -> None:
         flat = {f"{split}/{k}": v for split, m in results.items() for k, v in m.items()}
         step = int(state.step)
@@ -76,7 +85,7 @@ def train_run(
             steps_per_call=steps_per_call,
             log_every=log_every,
             evaluation=train.Evaluation(lambda s: evaluate(s.params), eval_every),
-            on_log=log.write,
+            on_log=on_log,
             on_eval=on_eval,
             desc=experiment,
         )

@@ -42,7 +42,9 @@ def test_normalisation_uses_the_training_segment_only():
     raw = sf.signals.synthetic_vibration(12000, seed=0)
     train, _, test = sf.signals.split_in_time(raw, config.data.split)
     assert data["mean"] == float(train.mean()) and data["std"] == float(train.std())
-    np.testing.assert_allclose(data["test"]["signal"], (test - train.mean()) / train.std(), rtol=1e-5)
+    np.testing.assert_allclose(
+        data["test"]["signal"], (test - train.mean()) / train.std(), rtol=1e-5
+    )
 
 
 def run_cli(*args):
