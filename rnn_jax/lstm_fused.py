@@ -42,18 +42,33 @@ def _act(z: jax.Array) -> jax.Array:
 def _forward(
     params: Params, carry: LSTMCarry, xs_tbd: jax.Array, hoist: bool, unroll: int, save: bool
 ):
-    """Scan the LSTM; with ``save`` also return the activations and cell states per step."""
+    """Scan the LSTM; with ``save`` also return, per step, the local derivatives that the
+    backward pass multiplies by (computed here, where every factor is at hand)."""
     wh = params["wh"]
     inputs = project(params, xs_tbd) if hoist else xs_tbd
 
     def body(carry, x_t):
-        h, c = carry
+        h, c_prev = carry
         xw = x_t if hoist else project(params, x_t)
-        a = _act(xw + h @ wh)
-        i, f, g, o = jnp.split(a, 4, axis=-1)
-        c = f * c + i * g
-        h = o * jnp.tanh(c)
-        return LSTMCarry(h, c), (h, (a, c) if save else None)
+        i, f, g, o = jnp.split(_act(xw + h @ wh), 4, axis=-1)
+        c = f * c_prev + i * g
+        tc = jnp.tanh(c)
+        h = o * tc
+        saved = None
+        if save:
+            # d c_t/d h-path, then d z/d c_t for i, f, g and d z_o/d h_t, then f (dc_{t-1} = dc f).
+            saved = jnp.concatenate(
+                [
+                    o * (1 - tc * tc),
+                    g * i * (1 - i),
+                    c_prev * f * (1 - f),
+                    i * (1 - g * g),
+                    tc * o * (1 - o),
+                    f,
+                ],
+                axis=-1,
+            )
+        return LSTMCarry(h, c), (h, saved)
 
     carry, (ys, saved) = jax.lax.scan(body, carry, inputs, unroll=unroll)
     return carry, ys, saved
@@ -73,37 +88,25 @@ def lstm_scan(
 
 
 def _fwd(params, carry, xs_tbd, hoist, unroll):
-    carry_t, ys, (acts, cs) = _forward(params, carry, xs_tbd, hoist, unroll, save=True)
-    return (carry_t, ys), (params, carry, xs_tbd, ys, acts, cs)
+    carry_t, ys, saved = _forward(params, carry, xs_tbd, hoist, unroll, save=True)
+    return (carry_t, ys), (params, carry.h, xs_tbd, ys, saved)
 
 
 def _bwd(hoist, unroll, res, cts):
-    params, (h0, c0), xs, ys, acts, cs = res
+    params, h0, xs, ys, saved = res
     (dh_t, dc_t), dys = cts
     wh_t = params["wh"].T
-    c_prev = jnp.concatenate([c0[None], cs[:-1]], axis=0)
 
     def body(carry, inp):
         dh, dc = carry
-        dy, a, c, cp = inp
+        dy, k = inp
         dh = dh + dy
-        i, f, g, o = jnp.split(a, 4, axis=-1)
-        tc = jnp.tanh(c)
-        dc = dc + dh * o * (1 - tc * tc)
-        dz = jnp.concatenate(
-            [
-                dc * g * i * (1 - i),
-                dc * cp * f * (1 - f),
-                dc * i * (1 - g * g),
-                dh * tc * o * (1 - o),
-            ],
-            axis=-1,
-        )
+        k_c, k_i, k_f, k_g, k_o, f = jnp.split(k, 6, axis=-1)
+        dc = dc + dh * k_c
+        dz = jnp.concatenate([dc * k_i, dc * k_f, dc * k_g, dh * k_o], axis=-1)
         return (dz @ wh_t, dc * f), dz
 
-    (dh0, dc0), dz = jax.lax.scan(
-        body, (dh_t, dc_t), (dys, acts, cs, c_prev), reverse=True, unroll=unroll
-    )
+    (dh0, dc0), dz = jax.lax.scan(body, (dh_t, dc_t), (dys, saved), reverse=True, unroll=unroll)
     h_prev = jnp.concatenate([h0[None], ys[:-1]], axis=0)
     dz_ng = dz.reshape(-1, dz.shape[-1])  # [T*B, 4H]: one large matmul per weight
     grads = {
