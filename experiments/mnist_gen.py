@@ -126,16 +126,14 @@ def build_model(config: Config) -> SequenceModel:
     )
 
 
-def window_dataset(images: np.ndarray, window: int = GIVEN) -> tuple[np.ndarray, np.ndarray]:
-    """All (window, next row) pairs of the course: ``x = img[i : i+window]``, ``y = img[i+window]``.
+def take_windows(images: jax.Array, starts: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The course's (window, next row) pairs: ``x = img[i : i+14]``, ``y = img[i+14]``.
 
-    Returns ``x [N * (28 - window), window, 28]`` and ``y [N * (28 - window), 28]``,
-    image-major, window start ``i = 0 .. 27 - window``.
+    ``images [B, 28, 28]``, ``starts [B]`` in ``0 .. 13``; returns ``x [B, 14, 28]``, ``y [B, 28]``.
     """
-    starts = range(ROWS - window)
-    x = np.stack([images[:, i : i + window] for i in starts], axis=1)
-    y = np.stack([images[:, i + window] for i in starts], axis=1)
-    return x.reshape(-1, window, ROWS), y.reshape(-1, ROWS)
+    take = jax.vmap(lambda img, i: jax.lax.dynamic_slice_in_dim(img, i, GIVEN + 1))
+    chunk = take(images, starts)
+    return chunk[:, :GIVEN], chunk[:, GIVEN]
 
 
 def teacher_pairs(images: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -180,10 +178,8 @@ class Completer:
         else:
             # One random window per image and step; over the run every window is drawn.
             starts = jax.random.randint(key, (images.shape[0],), 0, ROWS - GIVEN)
-            take = jax.vmap(lambda img, i: jax.lax.dynamic_slice_in_dim(img, i, GIVEN + 1))
-            chunk = take(images, starts)
-            pred = self.out(self.model.apply_last(params, chunk[:, :GIVEN]))
-            ys = chunk[:, GIVEN]
+            xs, ys = take_windows(images, starts)
+            pred = self.out(self.model.apply_last(params, xs))
         return jnp.mean((pred - ys) ** 2)
 
     def _complete(self, params, top: jax.Array) -> jax.Array:

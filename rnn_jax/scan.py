@@ -6,7 +6,7 @@ import numpy as np
 
 from rnn_jax.cells import LSTM, Cell, hidden_size, in_features
 from rnn_jax.lstm_fused import lstm_scan
-from rnn_jax.typing import Carry, Lengths, Params
+from rnn_jax.typing import Carry, Lengths, Params, Seq, SeqOut
 
 
 def default_hoist() -> bool:
@@ -77,7 +77,7 @@ def _check_inputs(params: Params, xs: jax.Array, carry: Carry, seq_lengths, time
 def unroll(
     cell: Cell,
     params: Params,
-    xs: jax.Array,
+    xs: Seq,
     *,
     carry: Carry | None = None,
     seq_lengths: Lengths | None = None,
@@ -86,7 +86,7 @@ def unroll(
     unroll: int = 1,
     hoist: bool | None = None,
     fused: bool | None = None,
-) -> tuple[Carry, jax.Array]:
+) -> tuple[Carry, SeqOut]:
     """Run ``cell`` over a sequence with ``jax.lax.scan``.
 
     Args:

@@ -25,14 +25,16 @@ def small_completer(mode):
     return completer, params
 
 
-def test_window_dataset_matches_course_indexing():
-    images = np.arange(3 * 28 * 28).reshape(3, 28, 28)
-    x, y = mg.window_dataset(images)
-    assert x.shape == (3 * 14, 14, 28) and y.shape == (3 * 14, 28)
-    for n in range(3):
-        for i in range(14):
-            np.testing.assert_array_equal(x[n * 14 + i], images[n, i : i + 14])
-            np.testing.assert_array_equal(y[n * 14 + i], images[n, i + 14])
+def test_windows_match_course_indexing():
+    images = jnp.arange(3 * 28 * 28, dtype=jnp.float32).reshape(3, 28, 28)
+    for i in range(14):
+        x, y = mg.take_windows(images, jnp.full((3,), i))
+        assert x.shape == (3, 14, 28) and y.shape == (3, 28)
+        np.testing.assert_array_equal(x, images[:, i : i + 14])
+        np.testing.assert_array_equal(y, images[:, i + 14])
+    x, y = mg.take_windows(images, jnp.array([0, 5, 13]))
+    np.testing.assert_array_equal(x[1], images[1, 5:19])
+    np.testing.assert_array_equal(y[2], images[2, 27])
 
 
 def test_teacher_targets_are_inputs_shifted_by_one_row():
