@@ -98,24 +98,14 @@ def build_model(config: Config) -> SequenceModel:
     )
 
 
-def load_data(config: Config) -> dict[str, np.ndarray]:
-    """Train / val / test images (uint8 [N, 28, 28]) and labels."""
-    if config.synthetic:
-        images, labels = mnist.synthetic(config.synthetic, seed=config.seed)
-        test_images, test_labels = mnist.synthetic(
-            max(config.synthetic // 4, 1), seed=config.seed + 1
-        )
-    else:
-        raw = mnist.load(config.data_dir)
-        images, labels = raw["train_images"], raw["train_labels"]
-        test_images, test_labels = raw["test_images"], raw["test_labels"]
-    val_size = min(config.train.val_size, len(images) // 5) or 1
-    (tr_x, tr_y), (va_x, va_y) = mnist.split_validation(images, labels, val_size, config.seed)
-    return {
-        "train": {"image": tr_x, "label": tr_y},
-        "val": {"image": va_x, "label": va_y},
-        "test": {"image": test_images, "label": test_labels},
-    }
+def load_data(config: Config) -> dict[str, dict[str, np.ndarray]]:
+    """Train / val / test splits of uint8 images [N, 28, 28] and labels."""
+    return mnist.splits(
+        config.data_dir,
+        val_size=config.train.val_size,
+        seed=config.seed,
+        synthetic_size=config.synthetic,
+    )
 
 
 def pixels(images: jax.Array) -> jax.Array:

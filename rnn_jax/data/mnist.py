@@ -101,6 +101,30 @@ def split_validation(
     return (images[train], labels[train]), (images[val], labels[val])
 
 
+def splits(
+    data_dir: str | None, *, val_size: int, seed: int, synthetic_size: int = 0
+) -> dict[str, dict[str, np.ndarray]]:
+    """``{"train", "val", "test"}`` splits of ``{"image", "label"}`` arrays.
+
+    The validation split is a fixed, seeded hold-out of the training set (at most
+    a fifth of it). With ``synthetic_size`` the data are :func:`synthetic` instead.
+    """
+    if synthetic_size:
+        images, labels = synthetic(synthetic_size, seed=seed)
+        test_images, test_labels = synthetic(max(synthetic_size // 4, 10), seed=seed + 1)
+    else:
+        raw = load(data_dir)
+        images, labels = raw["train_images"], raw["train_labels"]
+        test_images, test_labels = raw["test_images"], raw["test_labels"]
+    val_size = min(val_size, len(images) // 5) or 1
+    (tr_x, tr_y), (va_x, va_y) = split_validation(images, labels, val_size, seed)
+    return {
+        "train": {"image": tr_x, "label": tr_y},
+        "val": {"image": va_x, "label": va_y},
+        "test": {"image": test_images, "label": test_labels},
+    }
+
+
 def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Tiny learnable stand-in data for tests: each class is a bright horizontal bar
     at its own rows (plus noise), so a row-by-row model can tell them apart."""
