@@ -58,11 +58,13 @@ class ModelConfig:
     """Hidden units of each recurrent layer."""
     head: tuple[int, ...] = (100,)
     """Hidden widths of the relu MLP head before the output layer."""
+    dropout: float = 0.0
+    """Dropout between recurrent layers and before the head, while training."""
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 12
+    epochs: int = 30
     """Passes over the training windows."""
     batch_size: int = 32
     """Windows per step."""
@@ -111,6 +113,7 @@ def build_model(config: Config) -> SequenceModel:
         cell=m.cell,
         hidden=tuple(m.hidden),
         head=tuple(m.head),
+        dropout=m.dropout,
     )
 
 
