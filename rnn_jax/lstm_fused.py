@@ -1,8 +1,9 @@
 """An LSTM layer over time with a hand-derived backward pass (``jax.custom_vjp``).
 
 Autodiff of a scanned LSTM carries the weight gradients through the reverse
-scan and does two matmuls per step. Here the forward scan saves only the gate
-activations and cell states; the backward pass is one reverse scan carrying
+scan and does two matmuls per step. Here the forward scan saves, per step, the
+six H-wide local derivatives the backward pass multiplies by (computed where
+every factor is at hand); the backward pass is one reverse scan carrying
 ``(dh, dc)`` that emits the pre-activation gradients ``dz_t`` (one matmul per
 step, ``dz_t W_h^T``); the weight gradients are then single large matmuls over
 all time steps (backpropagation through time, derived for the gates
@@ -56,7 +57,7 @@ def _forward(
         h = o * tc
         saved = None
         if save:
-            # d c_t/d h-path, then d z/d c_t for i, f, g and d z_o/d h_t, then f (dc_{t-1} = dc f).
+            # dc_t/dh_t; dz_i, dz_f, dz_g per unit dc_t; dz_o per unit dh_t; f (dc_{t-1} = dc_t f).
             saved = jnp.concatenate(
                 [
                     o * (1 - tc * tc),
