@@ -48,15 +48,15 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(train.OptimConfig):
     steps: int = 600
     """Optimizer steps."""
     batch_size: int = 32
     """Windows per step (fewer if the text has fewer)."""
     lr: float = 1e-2
     """Peak learning rate of Adam."""
-    clip_norm: float = 1.0
-    """Clip gradients to this global norm; 0 disables."""
+    schedule: str = "constant"
+    """Learning-rate schedule: constant, or cosine (linear warm-up, then decay to 0)."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ def train_and_evaluate(config: Config) -> dict:
         resume=config.resume,
         init_params=lambda: model.init(jax.random.PRNGKey(config.seed)),
         loss_fn=model.loss,
-        tx=train.make_optimizer(t.lr, t.steps, clip_norm=t.clip_norm),
+        tx=t.optimizer(t.steps),
         train_arrays={"x": x, "y": y},
         batch_size=batch_size,
         total_steps=t.steps,

@@ -43,19 +43,15 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(train.OptimConfig):
     epochs: int = 15
     """Passes over the training split."""
     batch_size: int = 128
     """Images per step."""
     lr: float = 2e-3
     """Peak learning rate of Adam."""
-    schedule: str = "cosine"
-    """Learning-rate schedule: constant, or cosine (linear warm-up, then decay to 0)."""
     warmup_steps: int = 300
     """Warm-up steps of the cosine schedule."""
-    clip_norm: float = 1.0
-    """Clip gradients to this global norm; 0 disables."""
     shift: int = 2
     """Augment training images by random translations of up to N pixels (0: none)."""
     epoch_per_call: bool = False
@@ -159,13 +155,6 @@ def steps_per_epoch(config: Config, n_train: int) -> int:
     return n_train // config.train.batch_size
 
 
-def make_tx(config: Config, total_steps: int) -> optax.GradientTransformation:
-    t = config.train
-    return train.make_optimizer(
-        t.lr, total_steps, schedule=t.schedule, warmup_steps=t.warmup_steps, clip_norm=t.clip_norm
-    )
-
-
 def row_logits(logits_fn, params, images: np.ndarray, batch: int = 1000) -> np.ndarray:
     return np.concatenate(
         [np.asarray(logits_fn(params, images[i : i + batch])) for i in range(0, len(images), batch)]
@@ -191,7 +180,7 @@ def train_and_evaluate(config: Config) -> dict:
             f"{len(data['train']['label'])} training images"
         )
     total = per_epoch * config.train.epochs
-    tx = make_tx(config, total)
+    tx = config.train.optimizer(total)
     loss_fn, eval_sums, logits_fn = make_fns(model, config.train.shift)
     eval_batch = 1000
 
@@ -270,7 +259,7 @@ class Classifier:
         config = rundir.config_from_dict(Config, rundir.read_config(run_dir, EXPERIMENT))
         config = dataclasses.replace(config, workdir=str(run_dir))
         model = build_model(config)
-        tx = make_tx(config, 1)
+        tx = config.train.optimizer(1)
         like = jax.eval_shape(
             lambda: train.init_state(model.init(jax.random.PRNGKey(0)), tx, config.seed)
         )

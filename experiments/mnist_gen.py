@@ -67,19 +67,13 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(train.OptimConfig):
     steps: int = 4000
     """Optimizer steps."""
     batch_size: int = 64
     """Images (teacher) or windows (window) per step."""
     lr: float = 2e-3
     """Peak learning rate of Adam (the course: 5e-4, constant)."""
-    schedule: str = "cosine"
-    """Learning-rate schedule: constant, or cosine (linear warm-up, then decay to 0)."""
-    warmup_steps: int = 100
-    """Warm-up steps of the cosine schedule."""
-    clip_norm: float = 1.0
-    """Clip gradients to this global norm; 0 disables."""
     objective: str = "rollout"
     """next_row (predict each next real row: the course's), rollout (the generated bottom
     half against the real one, backpropagated through the generation), or both (their sum)."""
@@ -247,13 +241,6 @@ def load_data(config: Config) -> dict[str, dict[str, np.ndarray]]:
     )
 
 
-def make_tx(config: Config):
-    t = config.train
-    return train.make_optimizer(
-        t.lr, t.steps, schedule=t.schedule, warmup_steps=t.warmup_steps, clip_norm=t.clip_norm
-    )
-
-
 def fit(config: Config, data, completer: Completer) -> tuple[Path, object, int]:
     """Train; returns the run directory, the best params by validation MSE, and its step."""
     run_dir = rundir.prepare(
@@ -271,7 +258,7 @@ def fit(config: Config, data, completer: Completer) -> tuple[Path, object, int]:
         resume=config.resume,
         init_params=lambda: completer.model.init(jax.random.PRNGKey(config.seed)),
         loss_fn=completer.loss_fn,
-        tx=make_tx(config),
+        tx=config.train.optimizer(config.train.steps),
         train_arrays={"image": data["train"]["image"]},
         batch_size=config.train.batch_size,
         total_steps=config.train.steps,
@@ -291,7 +278,9 @@ def load_run(run_dir: str | Path) -> tuple[Config, object, int]:
     config = rundir.config_from_dict(Config, rundir.read_config(run_dir, EXPERIMENT))
     completer = Completer(config)
     like = jax.eval_shape(
-        lambda: train.init_state(completer.model.init(jax.random.PRNGKey(0)), make_tx(config), 0)
+        lambda: train.init_state(
+            completer.model.init(jax.random.PRNGKey(0)), config.train.optimizer(1), 0
+        )
     )
     state, step = load_state(run_dir, like, best_metric=BEST, best_mode="min")
     return config, state.params, step

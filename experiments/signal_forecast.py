@@ -63,19 +63,11 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(train.OptimConfig):
     epochs: int = 30
     """Passes over the training windows."""
     batch_size: int = 32
     """Windows per step."""
-    lr: float = 1e-3
-    """Peak learning rate of Adam."""
-    schedule: str = "cosine"
-    """Learning-rate schedule: constant, or cosine (linear warm-up, then decay to 0)."""
-    warmup_steps: int = 100
-    """Warm-up steps of the cosine schedule."""
-    clip_norm: float = 1.0
-    """Clip gradients to this global norm; 0 disables."""
 
 
 @dataclass(frozen=True)
@@ -286,9 +278,7 @@ def train_and_evaluate(config: Config) -> dict:
         raise ValueError(f"--train.batch-size exceeds the {n_train} training windows")
     total = per_epoch * config.train.epochs
     t = config.train
-    tx = train.make_optimizer(
-        t.lr, total, schedule=t.schedule, warmup_steps=t.warmup_steps, clip_norm=t.clip_norm
-    )
+    tx = t.optimizer(total)
     run = train_run(
         experiment=EXPERIMENT,
         run_dir=run_dir,

@@ -52,13 +52,15 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(train.OptimConfig):
     steps: int = 1500
     """Iterations (MSE printed every 100, like the course's log)."""
     batch_size: int = 50
     """Windows per iteration."""
     lr: float = 1e-3
-    """Learning rate of Adam (constant)."""
+    """Learning rate of Adam."""
+    schedule: str = "constant"
+    """Learning-rate schedule: constant (the course's), or cosine (warm-up, then decay to 0)."""
     clip_norm: float = 1.0
     """Clip gradients to this global norm (relu RNNs can explode); 0 disables."""
     windows: int = 20_000
@@ -132,7 +134,7 @@ def train_and_evaluate(config: Config) -> dict:
         resume=config.resume,
         init_params=lambda: model.init(jax.random.PRNGKey(config.seed)),
         loss_fn=loss_fn,
-        tx=train.make_optimizer(t.lr, t.steps, clip_norm=t.clip_norm),
+        tx=t.optimizer(t.steps),
         train_arrays={"x": x_tr, "y": y_tr},
         batch_size=t.batch_size,
         total_steps=t.steps,

@@ -8,6 +8,7 @@ sharded data-parallel training can wrap it unchanged.
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
@@ -59,6 +60,30 @@ def make_optimizer(
         raise ValueError(f"unknown schedule {schedule!r}; choose 'constant' or 'cosine'")
     adam = optax.adam(rate)
     return optax.chain(optax.clip_by_global_norm(clip_norm), adam) if clip_norm else adam
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """The optimizer settings of every experiment's ``train`` section (flags ``--train.*``)."""
+
+    lr: float = 1e-3
+    """Peak learning rate of Adam."""
+    schedule: str = "cosine"
+    """Learning-rate schedule: constant, or cosine (linear warm-up, then decay to 0)."""
+    warmup_steps: int = 100
+    """Warm-up steps of the cosine schedule."""
+    clip_norm: float = 1.0
+    """Clip gradients to this global norm; 0 disables."""
+
+    def optimizer(self, total_steps: int) -> optax.GradientTransformation:
+        """The :func:`make_optimizer` these settings describe, for a run of ``total_steps``."""
+        return make_optimizer(
+            self.lr,
+            total_steps,
+            schedule=self.schedule,
+            warmup_steps=self.warmup_steps,
+            clip_norm=self.clip_norm,
+        )
 
 
 def init_state(params: Params, tx: optax.GradientTransformation, seed: int) -> TrainState:

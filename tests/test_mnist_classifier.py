@@ -76,7 +76,9 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch):
     def final_params(config):
         model = mc.build_model(config)
         like = jax.eval_shape(
-            lambda: train.init_state(model.init(jax.random.PRNGKey(0)), mc.make_tx(config, 1), 0)
+            lambda: train.init_state(
+                model.init(jax.random.PRNGKey(0)), config.train.optimizer(1), 0
+            )
         )
         state, step = load_state(config.workdir, like, best_metric=mc.BEST, which="latest")
         return state, step
