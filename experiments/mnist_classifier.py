@@ -151,10 +151,6 @@ def make_fns(model: SequenceModel, shift: int = 0):
     return loss_fn, eval_sums, logits_per_row
 
 
-def steps_per_epoch(config: Config, n_train: int) -> int:
-    return n_train // config.train.batch_size
-
-
 def row_logits(logits_fn, params, images: np.ndarray, batch: int = 1000) -> np.ndarray:
     return np.concatenate(
         [np.asarray(logits_fn(params, images[i : i + batch])) for i in range(0, len(images), batch)]
@@ -173,7 +169,7 @@ def train_and_evaluate(config: Config) -> dict:
     )
     data = load_data(config)
     model = build_model(config)
-    per_epoch = steps_per_epoch(config, len(data["train"]["label"]))
+    per_epoch = len(data["train"]["label"]) // config.train.batch_size
     if per_epoch == 0:
         raise ValueError(
             f"--train.batch-size {config.train.batch_size} exceeds the "
@@ -206,7 +202,7 @@ def train_and_evaluate(config: Config) -> dict:
     )
     params = run.best_params
     test = train.evaluate(eval_sums, params, data["test"], eval_batch)
-    val = train.evaluate(eval_sums, params, data["val"], eval_batch)
+    val_accuracy = run.best_metrics[BEST]
     rundir.MetricsLog(run.dir / "metrics.jsonl").write(run.best_step, "test", test)
 
     # Accuracy after reading only the first k rows, k = 1..28, and the confusion matrix.
@@ -228,7 +224,7 @@ def train_and_evaluate(config: Config) -> dict:
     )
     results = {
         "best_step": run.best_step,
-        "val_accuracy": val["accuracy"],
+        "val_accuracy": val_accuracy,
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
         "accuracy_by_rows": [float(a) for a in acc_by_rows],
@@ -236,7 +232,7 @@ def train_and_evaluate(config: Config) -> dict:
     }
     (run.dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(
-        f"best step {run.best_step}: val accuracy {val['accuracy']:.4f}, test accuracy "
+        f"best step {run.best_step}: val accuracy {val_accuracy:.4f}, test accuracy "
         f"{test['accuracy']:.4f} ({results['params']} params); figures in {figures}"
     )
     return results

@@ -21,6 +21,7 @@ class Run:
     state: train.TrainState
     best_step: int
     best_params: Params
+    best_metrics: dict[str, float]  # the evaluation that made it best, {"split/name": value}
 
 
 def train_run(
@@ -94,9 +95,9 @@ def train_run(
         print(f"\ninterrupted; continue with --resume (run directory {run_dir})")
         raise
     best = ckpts.best_step()
-    best_state, _ = ckpts.restore(best, state)
+    best_state, meta = ckpts.restore(best, state)
     ckpts.close()
-    return Run(run_dir, state, best, best_state.params)
+    return Run(run_dir, state, best, best_state.params, meta.get("metrics", {}))
 
 
 def load_state(

@@ -12,7 +12,6 @@ import dataclasses
 import json
 import subprocess
 import time
-import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,8 +53,6 @@ def config_from_dict(cls: type[T], data: dict) -> T:
         if dataclasses.is_dataclass(hint):
             value = config_from_dict(hint, value)
         elif typing.get_origin(hint) is tuple and value is not None:
-            value = tuple(value)
-        elif isinstance(hint, types.UnionType) and isinstance(value, list):
             value = tuple(value)
         kwargs[f.name] = value
     return cls(**kwargs)
