@@ -1,18 +1,22 @@
 """An LSTM layer over time with a hand-derived backward pass (``jax.custom_vjp``).
 
 Autodiff of a scanned LSTM carries the weight gradients through the reverse
-scan and does two matmuls per step. Here the forward scan saves, per step, the
-six H-wide local derivatives the backward pass multiplies by (computed where
-every factor is at hand); the backward pass is one reverse scan carrying
-``(dh, dc)`` that emits the pre-activation gradients ``dz_t`` (one matmul per
-step, ``dz_t W_h^T``); the weight gradients are then single large matmuls over
-all time steps (backpropagation through time, derived for the gates
-``i, f, g, o``)::
+scan and does two matmuls per step. Here:
+
+- the input projection of every step is one big matmul before the loop, into a
+  ``[T, B, 4H]`` buffer that the forward loop overwrites, step by step and in
+  place, with the gate activations ``a_t = [i, f, g, o]`` the backward pass needs
+  (no second buffer to allocate and zero-fill);
+- the backward pass turns ``a`` and the cell states into the local derivatives
+  in one elementwise pass over all steps, then runs one reverse loop carrying
+  ``(dh, dc)`` whose only matmul is ``dz_t W_h^T``, writing the pre-activation
+  gradients ``dz_t`` in place over those derivatives;
+- the weight gradients are then single large matmuls over all time steps
+  (backpropagation through time, derived for the gates ``i, f, g, o``)::
 
     dh   = dh_{t+1 -> t} + dy_t
-    do   = dh * tanh(c_t)
     dc   = dc_{t+1 -> t} + dh * o * (1 - tanh(c_t)^2)
-    dz_t = [dc*g*i(1-i), dc*c_{t-1}*f(1-f), dc*i*(1-g^2), do*o(1-o)]
+    dz_t = [dc*g*i(1-i), dc*c_{t-1}*f(1-f), dc*i*(1-g^2), dh*tanh(c_t)*o(1-o)]
     dh_{t -> t-1} = dz_t W_h^T,   dc_{t -> t-1} = dc * f
     dW_h = sum_t h_{t-1}^T dz_t,  dW_x = sum_t x_t^T dz_t,  db = sum_t dz_t
 
@@ -40,82 +44,88 @@ def _act(z: jax.Array) -> jax.Array:
     return m * jnp.tanh(m * z) + (1 - m)
 
 
-def _forward(
-    params: Params, carry: LSTMCarry, xs_tbd: jax.Array, hoist: bool, unroll: int, save: bool
-):
-    """Scan the LSTM; with ``save`` also return, per step, the local derivatives that the
-    backward pass multiplies by (computed here, where every factor is at hand)."""
-    wh = params["wh"]
-    inputs = project(params, xs_tbd) if hoist else xs_tbd
-
-    def body(carry, x_t):
-        h, c_prev = carry
-        xw = x_t if hoist else project(params, x_t)
-        i, f, g, o = jnp.split(_act(xw + h @ wh), 4, axis=-1)
-        c = f * c_prev + i * g
-        tc = jnp.tanh(c)
-        h = o * tc
-        saved = None
-        if save:
-            # dc_t/dh_t; dz_i, dz_f, dz_g per unit dc_t; dz_o per unit dh_t; f (dc_{t-1} = dc_t f).
-            saved = jnp.concatenate(
-                [
-                    o * (1 - tc * tc),
-                    g * i * (1 - i),
-                    c_prev * f * (1 - f),
-                    i * (1 - g * g),
-                    tc * o * (1 - o),
-                    f,
-                ],
-                axis=-1,
-            )
-        return LSTMCarry(h, c), (h, saved)
-
-    carry, (ys, saved) = jax.lax.scan(body, carry, inputs, unroll=unroll)
-    return carry, ys, saved
+def _at(buf: jax.Array, t: jax.Array) -> jax.Array:
+    return jax.lax.dynamic_index_in_dim(buf, t, keepdims=False)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _put(buf: jax.Array, value: jax.Array, t: jax.Array) -> jax.Array:
+    return jax.lax.dynamic_update_index_in_dim(buf, value, t, 0)
+
+
+def _cell(a: jax.Array, c_prev: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(h, c)`` from gate activations ``a`` [B, 4H] and the previous cell state."""
+    i, f, g, o = jnp.split(a, 4, axis=-1)
+    c = f * c_prev + i * g
+    return o * jnp.tanh(c), c
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(3,))
 def lstm_scan(
-    params: Params, carry: LSTMCarry, xs_tbd: jax.Array, hoist: bool = False, unroll: int = 1
+    params: Params, carry: LSTMCarry, xs_tbd: jax.Array, unroll: int = 1
 ) -> tuple[LSTMCarry, jax.Array]:
     """Run an LSTM over time-major ``xs_tbd`` [T, B, D]; returns ``(carry_T, ys [T, B, H])``.
 
     Same values as scanning :func:`rnn_jax.cells.lstm_recur`, cheaper gradients.
     Expects float32 or float64 params, inputs and carry of one dtype.
     """
-    carry, ys, _ = _forward(params, carry, xs_tbd, hoist, unroll, save=False)
-    return carry, ys
+    wh = params["wh"]
+
+    def body(carry, z_t):
+        h, c = _cell(_act(z_t + carry.h @ wh), carry.c)
+        return LSTMCarry(h, c), h
+
+    return jax.lax.scan(body, carry, project(params, xs_tbd), unroll=unroll)
 
 
-def _fwd(params, carry, xs_tbd, hoist, unroll):
-    carry_t, ys, saved = _forward(params, carry, xs_tbd, hoist, unroll, save=True)
-    return (carry_t, ys), (params, carry.h, xs_tbd, ys, saved)
+def _fwd(params, carry, xs_tbd, unroll):
+    wh = params["wh"]
+    t_len = xs_tbd.shape[0]
+
+    def body(t, state):
+        h, c, gates, hs, cs = state
+        a = _act(_at(gates, t) + h @ wh)
+        h, c = _cell(a, c)
+        return h, c, _put(gates, a, t), _put(hs, h, t), _put(cs, c, t)
+
+    hs = jnp.zeros(xs_tbd.shape[:2] + (wh.shape[0],), xs_tbd.dtype)
+    init = (carry.h, carry.c, project(params, xs_tbd), hs, hs)
+    h, c, gates, hs, cs = jax.lax.fori_loop(0, t_len, body, init, unroll=unroll)
+    return (LSTMCarry(h, c), hs), (params, carry, xs_tbd, hs, cs, gates)
 
 
-def _bwd(hoist, unroll, res, cts):
-    params, h0, xs, ys, saved = res
+def _bwd(unroll, res, cts):
+    params, carry0, xs, hs, cs, gates = res
     (dh_t, dc_t), dys = cts
+    t_len, batch, d = xs.shape
+    hid = hs.shape[-1]
+    i, f, g, o = jnp.split(gates, 4, axis=-1)
+    c_prev = jnp.concatenate([carry0.c[None], cs[:-1]], axis=0)
+    tc = jnp.tanh(cs)
+    # Per unit dc: dz_i, dz_f, dz_g; per unit dh: dz_o. Overwritten in place with dz.
+    dz = jnp.concatenate(
+        [g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g), tc * o * (1 - o)], axis=-1
+    )
+    dc_dh_f = jnp.concatenate([o * (1 - tc * tc), f], axis=-1)  # dc_t/dh_t and dc_{t-1}/dc_t
     wh_t = params["wh"].T
 
-    def body(carry, inp):
-        dh, dc = carry
-        dy, k = inp
-        dh = dh + dy
-        k_c, k_i, k_f, k_g, k_o, f = jnp.split(k, 6, axis=-1)
-        dc = dc + dh * k_c
-        dz = jnp.concatenate([dc * k_i, dc * k_f, dc * k_g, dh * k_o], axis=-1)
-        return (dz @ wh_t, dc * f), dz
+    def body(j, state):
+        t = t_len - 1 - j
+        dh, dc, dz = state
+        dh = dh + _at(dys, t)
+        dc_dh, f_t = jnp.split(_at(dc_dh_f, t), 2, axis=-1)
+        dc = dc + dh * dc_dh
+        dz_t = _at(dz, t) * jnp.concatenate([dc, dc, dc, dh], axis=-1)
+        return dz_t @ wh_t, dc * f_t, _put(dz, dz_t, t)
 
-    (dh0, dc0), dz = jax.lax.scan(body, (dh_t, dc_t), (dys, saved), reverse=True, unroll=unroll)
-    h_prev = jnp.concatenate([h0[None], ys[:-1]], axis=0)
-    dz_ng = dz.reshape(-1, dz.shape[-1])  # [T*B, 4H]: one large matmul per weight
+    dh0, dc0, dz = jax.lax.fori_loop(0, t_len, body, (dh_t, dc_t, dz), unroll=unroll)
+    h_prev = jnp.concatenate([carry0.h[None], hs[:-1]], axis=0)
+    dz_ng = dz.reshape(t_len * batch, 4 * hid)  # [T*B, 4H]: one large matmul per weight
     grads = {
-        "wx": xs.reshape(-1, xs.shape[-1]).T @ dz_ng,
-        "wh": h_prev.reshape(-1, h_prev.shape[-1]).T @ dz_ng,
+        "wx": xs.reshape(-1, d).T @ dz_ng,
+        "wh": h_prev.reshape(-1, hid).T @ dz_ng,
         "b": dz_ng.sum(axis=0),
     }
-    return grads, LSTMCarry(dh0, dc0), dz @ params["wx"].T
+    return grads, LSTMCarry(dh0, dc0), (dz_ng @ params["wx"].T).reshape(xs.shape)
 
 
 lstm_scan.defvjp(_fwd, _bwd)

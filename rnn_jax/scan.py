@@ -102,7 +102,9 @@ def unroll(
       time_major: inputs and outputs are ``[T, B, ...]``.
       unroll: steps per scan iteration (``lax.scan``'s ``unroll``).
       hoist: project all inputs with one matmul before the scan (``True``) or
-        per step in the body (``False``); default :func:`default_hoist`.
+        per step in the body (``False``); default :func:`default_hoist`. The
+        fused LSTM always projects up front (its gate buffer starts as that
+        projection).
       fused: use the LSTM layer with the hand-derived backward pass
         (:mod:`rnn_jax.lstm_fused`); default: for LSTM without ``seq_lengths``
         in float32/float64.
@@ -137,7 +139,7 @@ def unroll(
     if fused:
         if cell is not LSTM or seq_lengths is not None:
             raise ValueError("fused=True needs the LSTM cell and no seq_lengths")
-        carry, ys_tbh = lstm_scan(params, carry, xs_tbd, hoist, unroll)
+        carry, ys_tbh = lstm_scan(params, carry, xs_tbd, unroll)
     else:
         carry, ys_tbh = _scan(cell, params, carry, xs_tbd, seq_lengths, hoist, unroll)
 

@@ -89,15 +89,21 @@ def stack_apply(
         raise ValueError(f"got {len(carries)} carries for a stack of {len(params)} layers")
     if dropout > 0.0 and key is None:
         raise ValueError("dropout > 0 needs a PRNG key (pass key=..., or dropout=0 at eval)")
+    if xs.ndim != 3:
+        raise ValueError(f"stack_apply expects [batch, time, features], got shape {xs.shape}")
+    # Time-major between layers: one transpose each way for the stack, not two per layer.
+    xs = jnp.swapaxes(xs, 0, 1)
     finals = []
     for layer, p in enumerate(params):
         if layer > 0 and dropout > 0.0:
             key, sub = jax.random.split(key)
             xs = dropout_apply(sub, xs, dropout)
         carry = None if carries is None else carries[layer]
-        carry, xs = unroll(cell, p, xs, carry=carry, seq_lengths=seq_lengths, **unroll_kw)
+        carry, xs = unroll(
+            cell, p, xs, carry=carry, seq_lengths=seq_lengths, time_major=True, **unroll_kw
+        )
         finals.append(carry)
-    return finals, xs
+    return finals, jnp.swapaxes(xs, 0, 1)
 
 
 def bidirectional_init(
