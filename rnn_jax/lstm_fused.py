@@ -87,8 +87,8 @@ def _fwd(params, carry, xs_tbd, unroll):
         h, c = _cell(a, c)
         return h, c, _put(gates, a, t), _put(hs, h, t), _put(cs, c, t)
 
-    hs = jnp.zeros(xs_tbd.shape[:2] + (wh.shape[0],), xs_tbd.dtype)
-    init = (carry.h, carry.c, project(params, xs_tbd), hs, hs)
+    per_step = jnp.zeros(xs_tbd.shape[:2] + (wh.shape[0],), xs_tbd.dtype)  # h_t, c_t slots
+    init = (carry.h, carry.c, project(params, xs_tbd), per_step, per_step)
     h, c, gates, hs, cs = jax.lax.fori_loop(0, t_len, body, init, unroll=unroll)
     return (LSTMCarry(h, c), hs), (params, carry, xs_tbd, hs, cs, gates)
 
