@@ -1,6 +1,9 @@
 """Test setup: CPU only, strict numerics, shared fixtures."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -32,3 +35,22 @@ def tiny():
 def tfds_dir(tmp_path_factory):
     """One TFDS data directory per test session, so MNIST is prepared once."""
     return tmp_path_factory.mktemp("tfds")
+
+
+@pytest.fixture
+def run_cli(request):
+    """Run the experiment a test file mirrors (``test_X.py`` -> ``python -m experiments.X``)
+    in a subprocess from the repository root; ``env`` adds environment variables."""
+    module = "experiments." + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", module, *args],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+            env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})},
+            timeout=600,
+        )
+
+    return run

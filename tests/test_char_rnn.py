@@ -1,10 +1,6 @@
 """experiments.char_rnn: per-step projection, causality, generators, and training runs."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -13,8 +9,6 @@ import pytest
 
 from experiments import char_rnn as cr
 from rnn_jax.data import text
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def small(embed=0):
@@ -78,18 +72,7 @@ def test_word_and_file_options_conflict():
         cr.load_text(cr.Config(word="hello", text_file="x.txt"))
 
 
-def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.char_rnn", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "JAX_PLATFORMS": "cpu"},
-        timeout=600,
-    )
-
-
-def test_cli_word_prints_predictions(tmp_path):
+def test_cli_word_prints_predictions(tmp_path, run_cli):
     out = run_cli("--word", "hihello", "--train.steps", "60", "--workdir", str(tmp_path / "w"))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "prediction: 'ihello'" in out.stdout + out.stderr

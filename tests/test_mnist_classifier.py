@@ -2,9 +2,6 @@
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -94,18 +91,7 @@ def test_epoch_per_call_runs(tmp_path):
     assert 0.0 <= results["test_accuracy"] <= 1.0
 
 
-def run_cli(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.mnist_classifier", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})},
-        timeout=600,
-    )
-
-
-def test_cli_help_documents_each_flag():
+def test_cli_help_documents_each_flag(run_cli):
     out = run_cli("--help")
     assert out.returncode == 0
     for flag in (
@@ -122,7 +108,7 @@ def test_cli_help_documents_each_flag():
     assert "Peak learning rate" in out.stdout
 
 
-def test_cli_tiny_run_and_clear_errors(tmp_path):
+def test_cli_tiny_run_and_clear_errors(tmp_path, run_cli):
     out = run_cli(
         "--synthetic",
         "96",
@@ -148,7 +134,7 @@ def test_cli_tiny_run_and_clear_errors(tmp_path):
     assert bad_flag.returncode != 0 and "epoks" in bad_flag.stderr
 
 
-def test_cli_missing_data_dir_says_what_to_pass(tmp_path):
+def test_cli_missing_data_dir_says_what_to_pass(tmp_path, run_cli):
     out = run_cli("--data-dir", str(tmp_path / "nowhere"), "--workdir", str(tmp_path / "run"))
     assert out.returncode == 2
     assert "does not exist" in out.stderr and "train-images-idx3-ubyte.gz" in out.stderr
@@ -161,7 +147,7 @@ def test_cli_missing_data_dir_says_what_to_pass(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="real MNIST files not present")
-def test_real_mnist_two_epochs_reach_97_5_percent(tmp_path, tfds_dir):
+def test_real_mnist_two_epochs_reach_97_5_percent(tmp_path, tfds_dir, run_cli):
     # Plain LSTM-128 (no shifts, no dropout): they regularise long runs but slow short ones.
     args = ["--train.epochs", "2", "--train.warmup-steps", "50", "--train.shift", "0"]
     out = run_cli(

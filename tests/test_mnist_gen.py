@@ -1,9 +1,6 @@
 """experiments.mnist_gen: data construction, rollouts, CLI, and a real-MNIST run (slow)."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -100,18 +97,7 @@ def test_bad_mode_is_a_clear_error():
         mg.Completer(mg.Config(mode="sliding"))
 
 
-def run_cli(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.mnist_gen", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})},
-        timeout=600,
-    )
-
-
-def test_cli_tiny_run_then_generate_from_it(tmp_path):
+def test_cli_tiny_run_then_generate_from_it(tmp_path, run_cli):
     run = tmp_path / "gen"
     out = run_cli(
         "--synthetic",
@@ -147,7 +133,7 @@ def test_cli_tiny_run_then_generate_from_it(tmp_path):
         gen.complete(images)
 
 
-def test_cli_bad_from_paths_are_clear_errors(tmp_path):
+def test_cli_bad_from_paths_are_clear_errors(tmp_path, run_cli):
     out = run_cli("--from", str(tmp_path / "nope"), "--generate")
     assert out.returncode == 2 and "not a run directory" in out.stderr
     other = tmp_path / "cls"
@@ -161,7 +147,7 @@ def test_cli_bad_from_paths_are_clear_errors(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="real MNIST files not present")
-def test_real_mnist_short_run_beats_mean_baseline(tmp_path, tfds_dir):
+def test_real_mnist_short_run_beats_mean_baseline(tmp_path, tfds_dir, run_cli):
     out = run_cli(
         "--data-dir",
         str(MNIST_DIR),

@@ -1,18 +1,12 @@
 """experiments.signal_forecast: recursive generation, a tiny CLI run, bad input."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from experiments import signal_forecast as sf
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_recursive_forecast_equals_a_loop_of_one_window_predictions():
@@ -47,18 +41,7 @@ def test_normalisation_uses_the_training_segment_only():
     )
 
 
-def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.signal_forecast", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "JAX_PLATFORMS": "cpu"},
-        timeout=600,
-    )
-
-
-def test_cli_tiny_run(tmp_path):
+def test_cli_tiny_run(tmp_path, run_cli):
     run = tmp_path / "run"
     out = run_cli(
         "--data.synthetic-samples",
@@ -87,7 +70,7 @@ def test_cli_tiny_run(tmp_path):
         assert (run / "figures" / name).stat().st_size > 1000
 
 
-def test_cli_bad_signal_files(tmp_path):
+def test_cli_bad_signal_files(tmp_path, run_cli):
     out = run_cli("--data.path", str(tmp_path / "none.npy"), "--workdir", str(tmp_path / "a"))
     assert out.returncode == 2 and "does not exist" in out.stderr
     np.save(tmp_path / "short.npy", np.zeros(3000, np.float32) + np.arange(3000))
