@@ -48,7 +48,7 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig(train.OptimConfig):
+class TrainConfig(train.StepConfig):
     steps: int = 600
     """Optimizer steps."""
     batch_size: int = 32
@@ -198,6 +198,7 @@ def train_and_evaluate(config: Config) -> dict:
         batch_size=batch_size,
         total_steps=t.steps,
         seed=config.seed,
+        devices=config.train.devices,
         evaluate=evaluate,
         eval_every=max(t.steps // 10, 1),
         best_metric=BEST,

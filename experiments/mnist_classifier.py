@@ -43,7 +43,7 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig(train.OptimConfig):
+class TrainConfig(train.StepConfig):
     epochs: int = 15
     """Passes over the training split."""
     batch_size: int = 128
@@ -194,6 +194,7 @@ def train_and_evaluate(config: Config) -> dict:
         batch_size=config.train.batch_size,
         total_steps=total,
         seed=config.seed,
+        devices=config.train.devices,
         evaluate=evaluate,
         eval_every=per_epoch,
         best_metric=BEST,

@@ -67,7 +67,7 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig(train.OptimConfig):
+class TrainConfig(train.StepConfig):
     steps: int = 4000
     """Optimizer steps."""
     batch_size: int = 64
@@ -263,6 +263,7 @@ def fit(config: Config, data, completer: Completer) -> tuple[Path, object, int]:
         batch_size=config.train.batch_size,
         total_steps=config.train.steps,
         seed=config.seed,
+        devices=config.train.devices,
         evaluate=evaluate,
         eval_every=config.train.eval_every,
         best_metric=BEST,

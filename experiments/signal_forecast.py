@@ -63,7 +63,7 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig(train.OptimConfig):
+class TrainConfig(train.StepConfig):
     epochs: int = 30
     """Passes over the training windows."""
     batch_size: int = 32
@@ -290,6 +290,7 @@ def train_and_evaluate(config: Config) -> dict:
         batch_size=t.batch_size,
         total_steps=total,
         seed=config.seed,
+        devices=config.train.devices,
         evaluate=lambda p: {
             "val": train.evaluate(eval_sums, p, {k: data["val"][k] for k in "xy"}, 512)
         },

@@ -52,7 +52,7 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig(train.OptimConfig):
+class TrainConfig(train.StepConfig):
     steps: int = 1500
     """Iterations (MSE printed every 100, like the course's log)."""
     batch_size: int = 50
@@ -139,6 +139,7 @@ def train_and_evaluate(config: Config) -> dict:
         batch_size=t.batch_size,
         total_steps=t.steps,
         seed=config.seed,
+        devices=config.train.devices,
         evaluate=lambda p: {"val": train.evaluate(eval_sums, p, {"x": x_va, "y": y_va}, 500)},
         eval_every=max(t.steps // 5, 1),
         best_metric=BEST,

@@ -4,6 +4,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import jax
 import numpy as np
 import optax
 from tqdm.auto import tqdm
@@ -43,6 +44,7 @@ def train_run(
     steps_per_call: int = 1,
     log_every: int = 100,
     echo: str | None = None,
+    devices: int = 1,
 ) -> Run:
     """Train (or resume) a run in a prepared run directory (:func:`rundir.prepare`).
 
@@ -51,9 +53,12 @@ def train_run(
     restores the latest checkpoint and replays the data stream from its step,
     so the run ends with the parameters an uninterrupted run would have.
     With ``echo`` (a name for the loss, e.g. ``"MSE"``) every training log point is
-    also printed as a line, like the classic training logs.
+    also printed as a line, like the classic training logs. With ``devices > 1``
+    each batch is split over that many devices (:func:`train.data_parallel_mesh`);
+    evaluation and the returned parameters stay on one device.
     """
     run_dir = Path(run_dir)
+    mesh = train.data_parallel_mesh(devices) if devices > 1 else None
     ckpts = Checkpoints(run_dir / "ckpt", best_metric=best_metric, best_mode=best_mode)
     state = train.init_state(init_params(), tx, seed)
     start = 0
@@ -62,7 +67,14 @@ def train_run(
         state, _ = ckpts.restore(start, state)
         print(f"resumed {run_dir} from step {start}")
     log = rundir.MetricsLog(run_dir / "metrics.jsonl", resume_step=start if resume else None)
-    step_fn = train.make_train_step(loss_fn, tx, steps_per_call=steps_per_call)
+    step_fn = train.make_train_step(loss_fn, tx, steps_per_call=steps_per_call, mesh=mesh)
+    if mesh is not None:
+        state = train.replicate(state, mesh)
+        print(f"data parallel: batches of {batch_size} split over {devices} devices")
+
+    def one_device(params: Params) -> Params:
+        return params if mesh is None else jax.device_put(params, jax.local_devices()[0])
+
     data = train.batches(
         train_arrays, batch_size, seed=seed, start_step=start, steps_per_call=steps_per_call
     )
@@ -85,7 +97,7 @@ def train_run(
             total_steps=total_steps,
             steps_per_call=steps_per_call,
             log_every=log_every,
-            evaluation=train.Evaluation(lambda s: evaluate(s.params), eval_every),
+            evaluation=train.Evaluation(lambda s: evaluate(one_device(s.params)), eval_every),
             on_log=on_log,
             on_eval=on_eval,
             desc=experiment,
@@ -97,7 +109,7 @@ def train_run(
     best = ckpts.best_step()
     best_state, meta = ckpts.restore(best, state)
     ckpts.close()
-    return Run(run_dir, state, best, best_state.params, meta.get("metrics", {}))
+    return Run(run_dir, state, best, one_device(best_state.params), meta.get("metrics", {}))
 
 
 def load_state(

@@ -1,8 +1,10 @@
 """Training: a pytree train state, a jitted train step, batching, and the fit loop.
 
 The step is a pure function ``(state, batch) -> (state, metrics)`` with no
-Python-side state, and data feeding is separate from it, so vmapped sweeps and
-sharded data-parallel training can wrap it unchanged.
+Python-side state, and data feeding is separate from it, so vmapped sweeps can
+wrap it unchanged; given a mesh, it splits each batch over several devices
+(data parallelism: GPUs, or the cores of a CPU started with
+``JAX_NUM_CPU_DEVICES=N``).
 """
 
 import math
@@ -15,10 +17,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
 from rnn_jax.typing import Params
 
+BATCH_AXIS = "batch"  # the mesh axis data parallelism splits batches over
 Batch = Mapping[str, Any]
 Metrics = dict[str, jax.Array]
 LossFn = Callable[[Params, Batch, jax.Array], tuple[jax.Array, Metrics]]
@@ -63,8 +68,9 @@ def make_optimizer(
 
 
 @dataclass(frozen=True)
-class OptimConfig:
-    """The optimizer settings of every experiment's ``train`` section (flags ``--train.*``)."""
+class StepConfig:
+    """How every experiment takes a training step: the optimizer, and the devices a batch
+    is split over (the shared part of each ``train`` section, flags ``--train.*``)."""
 
     lr: float = 1e-3
     """Peak learning rate of Adam."""
@@ -74,6 +80,9 @@ class OptimConfig:
     """Warm-up steps of the cosine schedule."""
     clip_norm: float = 1.0
     """Clip gradients to this global norm; 0 disables."""
+    devices: int = 1
+    """Split each batch over N devices (data parallel); on a CPU, start Python with
+    JAX_NUM_CPU_DEVICES=N to have N (each runs on its own core)."""
 
     def optimizer(self, total_steps: int) -> optax.GradientTransformation:
         """The :func:`make_optimizer` these settings describe, for a run of ``total_steps``."""
@@ -91,10 +100,76 @@ def init_state(params: Params, tx: optax.GradientTransformation, seed: int) -> T
     return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), jax.random.PRNGKey(seed))
 
 
-def _one_step(loss_fn: LossFn, tx: optax.GradientTransformation):
+def data_parallel_mesh(devices: int) -> Mesh:
+    """A one-axis mesh over the first ``devices`` local devices, to split batches over.
+
+    Raises:
+      ValueError: if JAX sees fewer devices. A CPU is one device unless Python
+        starts with ``JAX_NUM_CPU_DEVICES=N`` (each device then runs on its own core).
+    """
+    have = jax.local_devices()
+    if not 1 <= devices <= len(have):
+        hint = (
+            f"start Python with JAX_NUM_CPU_DEVICES={devices} to split the CPU into "
+            f"{devices} devices"
+            if have[0].platform == "cpu" and devices > 1
+            else f"choose between 1 and {len(have)}"
+        )
+        raise ValueError(
+            f"data parallelism over {devices} devices, but JAX sees {len(have)} "
+            f"({have[0].platform}); {hint}"
+        )
+    return Mesh(np.array(have[:devices]), (BATCH_AXIS,), axis_types=(AxisType.Auto,))
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+    """``tree`` with a full copy on every device of ``mesh`` (a train state, params)."""
+    return jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+def _grads_fn(loss_fn: LossFn, mesh: Mesh | None):
+    """``(params, batch, key) -> (loss, metrics, grads)``; with a mesh, averaged over its shards.
+
+    Each device takes its slice of the batch and its own key (dropout masks
+    differ between slices); the means of equal slices are the batch's means.
+    """
+
+    def grads_fn(params, batch, key):
+        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch, key)
+        return loss, aux, grads
+
+    if mesh is None:
+        return grads_fn
+    n = mesh.shape[BATCH_AXIS]
+
+    def on_shard(params, batch, key):
+        key = jax.random.fold_in(key, jax.lax.axis_index(BATCH_AXIS))
+        return jax.lax.pmean(grads_fn(params, batch, key), BATCH_AXIS)
+
+    # check_vma=False: each device's gradient is of its own loss (no implicit psum of
+    # the replicated params' cotangents), so the pmean above is the whole average.
+    sharded = jax.shard_map(
+        on_shard, mesh=mesh, in_specs=(P(), P(BATCH_AXIS), P()), out_specs=P(), check_vma=False
+    )
+
+    def checked(params, batch, key):
+        sizes = {leaf.shape[0] for leaf in jax.tree.leaves(batch)}
+        if any(size % n for size in sizes):
+            raise ValueError(
+                f"a batch of {sorted(sizes)} examples does not split evenly over {n} devices; "
+                f"use a batch size divisible by {n}"
+            )
+        return sharded(params, batch, key)
+
+    return checked
+
+
+def _one_step(loss_fn: LossFn, tx: optax.GradientTransformation, mesh: Mesh | None):
+    grads_fn = _grads_fn(loss_fn, mesh)
+
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         key = jax.random.fold_in(state.key, state.step)  # a fresh key per step, never reused
-        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, key)
+        loss, aux, grads = grads_fn(state.params, batch, key)
         # optax mixes its int32 step count with Python floats (Adam's bias correction),
         # which strict dtype promotion (on in our tests) rejects; the mix is harmless.
         with jax.numpy_dtype_promotion("standard"):
@@ -107,26 +182,53 @@ def _one_step(loss_fn: LossFn, tx: optax.GradientTransformation):
 
 
 def make_train_step(
-    loss_fn: LossFn, tx: optax.GradientTransformation, *, steps_per_call: int = 1
+    loss_fn: LossFn,
+    tx: optax.GradientTransformation,
+    *,
+    steps_per_call: int = 1,
+    mesh: Mesh | None = None,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
     """Jit a train step; the input state is donated (never reuse it after the call).
 
     Args:
-      loss_fn: ``(params, batch, key) -> (loss, metrics)``.
+      loss_fn: ``(params, batch, key) -> (loss, metrics)``, metrics being batch means.
       tx: the optimizer.
       steps_per_call: with ``K > 1`` the function takes batches stacked ``[K, B, ...]``
         and runs K steps in one ``lax.scan`` (a whole epoch can be one call),
         returning the metrics averaged over the K steps.
+      mesh: split every batch over this :func:`data_parallel_mesh`; the state must
+        then be :func:`replicate`-d on it.
     """
-    step = _one_step(loss_fn, tx)
+    step = _one_step(loss_fn, tx, mesh)
     if steps_per_call == 1:
-        return jax.jit(step, donate_argnums=0)
+        jitted = jax.jit(step, donate_argnums=0)
+    else:
 
-    def multi(state, batches):
-        state, metrics = jax.lax.scan(step, state, batches)
-        return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+        def multi(state, batches):
+            state, metrics = jax.lax.scan(step, state, batches)
+            return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
 
-    return jax.jit(multi, donate_argnums=0)
+        jitted = jax.jit(multi, donate_argnums=0)
+    return jitted if mesh is None else _paced(jitted)
+
+
+def _paced(step_fn):
+    """``step_fn`` with at most two calls in flight: each call waits for the one before.
+
+    The host still runs a step ahead of the devices. Without a bound, XLA:CPU
+    deadlocks once a device's queue of 32 launched multi-device programs is full
+    (tests/test_train.py reproduces it).
+    """
+    previous = []
+
+    def paced(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
+        state, metrics = step_fn(state, batch)
+        if previous:
+            jax.block_until_ready(previous.pop())
+        previous.append(metrics)
+        return state, metrics
+
+    return paced
 
 
 def batches(

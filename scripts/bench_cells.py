@@ -1,12 +1,16 @@
 """Throughput of our LSTM stacks against Flax's ``nn.RNN`` and PyTorch's ``nn.LSTM``.
 
     python -m scripts.bench_cells [--repeats 7] [--steps 20] [--shapes 0,1,2] [--hoist auto]
+                                  [--devices 2]
 
 For each shape it measures a training step (forward, backward and an Adam
 update on a linear readout of the last output, squared loss) and inference
 (forward only), in examples per second: compile time apart, warm-up excluded,
 the median of repeats of ``--steps`` calls each. Every framework runs in this
-process on the same data; the ratio column is ours / reference.
+process on the same data; the ratio columns are ours / reference. With
+``--devices N`` a row ``ours-dpN`` adds our train step split over N devices
+(``rnn_jax.train`` data parallelism; on a CPU, N devices of one core each),
+with its own ratio column.
 """
 
 import argparse
@@ -18,8 +22,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from rnn_jax import stack
+from rnn_jax import stack, train
 from rnn_jax.cells import LSTM
 
 # (batch, time steps, input features, LSTM sizes): the classifier, the row
@@ -81,8 +87,8 @@ def _jax_bench(init_fn, apply_fn, xs, ys):
     return compile_s, step, lambda: infer(params, xs)
 
 
-def bench_ours(xs, ys, sizes, hoist):
-    d = xs.shape[-1]
+def _ours(d, sizes, hoist):
+    """``(init, apply)`` of our LSTM stack with a linear readout of the last output."""
 
     def init(key):
         k1, k2 = jax.random.split(key)
@@ -95,7 +101,36 @@ def bench_ours(xs, ys, sizes, hoist):
         _, hs = stack.stack_apply(LSTM, params["rnn"], xs, hoist=hoist)
         return stack.linear_apply(params["head"], hs[:, -1])
 
-    return _jax_bench(init, apply, xs, ys)
+    return init, apply
+
+
+def bench_ours(xs, ys, sizes, hoist):
+    return _jax_bench(*_ours(xs.shape[-1], sizes, hoist), xs, ys)
+
+
+def bench_ours_data_parallel(xs, ys, sizes, hoist, devices):
+    """Compile seconds and a train-step callable of ``rnn_jax.train``'s data-parallel step."""
+    init, apply = _ours(xs.shape[-1], sizes, hoist)
+    mesh = train.data_parallel_mesh(devices)
+
+    def loss_fn(params, batch, key):
+        return jnp.mean((apply(params, batch["x"]) - batch["y"]) ** 2), {}
+
+    tx = optax.adam(1e-3)
+    train_step = train.make_train_step(loss_fn, tx, mesh=mesh)
+    batch = jax.device_put({"x": xs, "y": ys}, NamedSharding(mesh, P(train.BATCH_AXIS)))
+    start = time.perf_counter()
+    holder = [
+        train_step(train.replicate(train.init_state(init(jax.random.key(0)), tx, 0), mesh), batch)
+    ]
+    jax.block_until_ready(holder[0])
+    compile_s = time.perf_counter() - start
+
+    def step():
+        holder[0] = train_step(holder[0][0], batch)
+        return holder[0]
+
+    return compile_s, step
 
 
 def bench_flax(xs, ys, sizes):
@@ -157,7 +192,15 @@ def main() -> None:
         default="auto",
         help="input projection before the scan (on) or in its body (off); auto = backend default",
     )
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        help="also time our train step split over N devices (N CPU devices on a CPU)",
+    )
     args = parser.parse_args()
+    if args.devices > 1 and jax.config.jax_platforms in (None, "", "cpu"):
+        jax.config.update("jax_num_cpu_devices", args.devices)  # before JAX starts its backend
     hoist = {"auto": None, "on": True, "off": False}[args.hoist]
     try:
         import torch  # noqa: F401
@@ -171,6 +214,7 @@ def main() -> None:
     header = (
         f"{'shape (B,T,D,H)':<28}{'impl':<8}{'compile s':>10}{'train ex/s':>12}"
         f"{'infer ex/s':>12}{'train x':>9}{'infer x':>9}"
+        + (f"{'dp train x':>11}" if args.devices > 1 else "")
     )
     print(header)
     rng = np.random.default_rng(0)
@@ -184,16 +228,26 @@ def main() -> None:
         fns = {}
         for impl, (_, train_fn, infer_fn) in impls.items():
             fns[(impl, "train")], fns[(impl, "infer")] = train_fn, infer_fn
+        dp = f"ours-dp{args.devices}"
+        if args.devices > 1:
+            dp_compile_s, fns[(dp, "train")] = bench_ours_data_parallel(
+                xs, ys, sizes, hoist, args.devices
+            )
         eps = {k: b / s for k, s in _interleaved(fns, args.steps, args.repeats).items()}
         name = f"({b},{t},{d},{'+'.join(map(str, sizes))})"
         for impl, (compile_s, _, _) in impls.items():
-            train, infer = eps[(impl, "train")], eps[(impl, "infer")]
+            train_eps, infer_eps = eps[(impl, "train")], eps[(impl, "infer")]
             ratio = ""
             if impl != "ours":
-                ratio = (
-                    f"{eps[('ours', 'train')] / train:>9.2f}{eps[('ours', 'infer')] / infer:>9.2f}"
-                )
-            print(f"{name:<28}{impl:<8}{compile_s:>10.2f}{train:>12.0f}{infer:>12.0f}{ratio}")
+                ratio = f"{eps[('ours', 'train')] / train_eps:>9.2f}"
+                ratio += f"{eps[('ours', 'infer')] / infer_eps:>9.2f}"
+                if args.devices > 1:
+                    ratio += f"{eps[(dp, 'train')] / train_eps:>11.2f}"
+            print(
+                f"{name:<28}{impl:<8}{compile_s:>10.2f}{train_eps:>12.0f}{infer_eps:>12.0f}{ratio}"
+            )
+        if args.devices > 1:
+            print(f"{name:<28}{dp:<8}{dp_compile_s:>10.2f}{eps[(dp, 'train')]:>12.0f}{'-':>12}")
 
 
 if __name__ == "__main__":
