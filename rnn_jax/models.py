@@ -70,25 +70,21 @@ class SequenceModel:
     ) -> tuple[list[Carry], jax.Array]:
         """Top RNN layer outputs ``[B, T, H]`` and per-layer final carries.
 
-        Dropout applies only when a ``key`` is given (training).
+        With a ``key`` (training), dropout between the RNN layers; the dropout
+        before the head is :meth:`apply_last`'s and :meth:`apply_seq`'s, on the
+        outputs the head reads.
         """
         if "proj" in params:
             xs = stack.linear_apply(params["proj"], xs)
-        dropout = self.dropout if key is not None else 0.0
-        if dropout:
-            key, out_key = jax.random.split(key)
-        carries, ys = stack.stack_apply(
+        return stack.stack_apply(
             self.rnn_cell,
             params["rnn"],
             xs,
             carries=carries,
             seq_lengths=seq_lengths,
-            dropout=dropout,
+            dropout=self.dropout if key is not None else 0.0,
             key=key,
         )
-        if dropout:  # also on the top layer's outputs, before the head
-            ys = stack.dropout_apply(out_key, ys, dropout)
-        return carries, ys
 
     def step(
         self, params: Params, carries: list[Carry], x_t: jax.Array
@@ -108,6 +104,12 @@ class SequenceModel:
     def head_apply(self, params: Params, h: jax.Array) -> jax.Array:
         return stack.mlp_apply(params["head"], h)
 
+    def _train_head(self, params: Params, h: jax.Array, key: PRNGKey | None) -> jax.Array:
+        """The head, after dropout on its input when training (a ``key``)."""
+        if key is not None and self.dropout:
+            h = stack.dropout_apply(key, h, self.dropout)
+        return self.head_apply(params, h)
+
     def apply_last(
         self,
         params: Params,
@@ -116,14 +118,19 @@ class SequenceModel:
         seq_lengths: Lengths | None = None,
         key: PRNGKey | None = None,
     ) -> jax.Array:
-        """Sequence to vector: the head on each sequence's last valid output, ``[B, out]``."""
-        _, ys = self.features(params, xs, seq_lengths=seq_lengths, key=key)
-        return self.head_apply(params, stack.last_valid(ys, seq_lengths))
+        """Sequence to vector: the head on each sequence's last valid output, ``[B, out]``.
+
+        Training dropout before the head masks only those outputs (not all ``T``).
+        """
+        rnn_key, head_key = (None, None) if key is None else jax.random.split(key)
+        _, ys = self.features(params, xs, seq_lengths=seq_lengths, key=rnn_key)
+        return self._train_head(params, stack.last_valid(ys, seq_lengths), head_key)
 
     def apply_seq(self, params: Params, xs: jax.Array, *, key: PRNGKey | None = None) -> jax.Array:
         """Sequence to sequence: the head at every step, ``[B, T, out]``."""
-        _, ys = self.features(params, xs, key=key)
-        return self.head_apply(params, ys)
+        rnn_key, head_key = (None, None) if key is None else jax.random.split(key)
+        _, ys = self.features(params, xs, key=rnn_key)
+        return self._train_head(params, ys, head_key)
 
 
 def count_params(params: Params) -> int:

@@ -32,6 +32,20 @@ def test_dropout_applies_only_with_a_key():
     assert not np.allclose(a, c)
 
 
+def test_dropout_before_the_head_keeps_the_expected_output():
+    # One RNN layer and a linear head: the only dropout is on the last output, and
+    # inverted dropout keeps the head's expectation; apply_last masks only what it reads.
+    model = SequenceModel(in_dim=3, out_dim=2, hidden=(8,), dropout=0.5)
+    params = model.init(jax.random.PRNGKey(0))
+    xs = jax.random.normal(jax.random.key(1), (2, 4, 3))
+    keys = jax.random.split(jax.random.key(2), 4000)
+    outs = jax.vmap(lambda k: model.apply_last(params, xs, key=k))(keys)
+    assert float(jnp.mean(outs == outs[:1])) < 0.5  # masks differ between keys
+    np.testing.assert_allclose(outs.mean(0), model.apply_last(params, xs), atol=0.02)
+    seq = jax.vmap(lambda k: model.apply_seq(params, xs, key=k))(keys)
+    np.testing.assert_allclose(seq.mean(0), model.apply_seq(params, xs), atol=0.02)
+
+
 def test_bad_settings_fail_early():
     with pytest.raises(ValueError, match="unknown cell"):
         SequenceModel(in_dim=3, out_dim=2, cell="transformer")
