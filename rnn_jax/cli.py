@@ -9,6 +9,7 @@ import tyro
 
 from rnn_jax.ckpt import CheckpointError
 from rnn_jax.data.mnist import DataUnavailableError
+from rnn_jax.malloc import keep_freed_memory
 from rnn_jax.rundir import RunDirError
 
 C = TypeVar("C")
@@ -18,8 +19,12 @@ USER_ERRORS = (DataUnavailableError, RunDirError, CheckpointError, ValueError, F
 
 
 def run(config_cls: type[C], main: Callable[[C], object], args: list[str] | None = None) -> None:
-    """Parse flags into ``config_cls`` (``--help`` documents each field) and call ``main``."""
+    """Parse flags into ``config_cls`` (``--help`` documents each field) and call ``main``.
+
+    Also makes ``malloc`` keep freed memory (:mod:`rnn_jax.malloc`): faster steps.
+    """
     config = tyro.cli(config_cls, args=args)
+    keep_freed_memory()
     try:
         main(config)
     except USER_ERRORS as err:

@@ -7,7 +7,8 @@ For each shape it measures a training step (forward, backward and an Adam
 update on a linear readout of the last output, squared loss) and inference
 (forward only), in examples per second: compile time apart, warm-up excluded,
 the median of repeats of ``--steps`` calls each. Every framework runs in this
-process on the same data; the ratio columns are ours / reference. With
+process on the same data (with ``malloc`` keeping freed memory, as in the
+experiments: ``rnn_jax.malloc``); the ratio columns are ours / reference. With
 ``--devices N`` a row ``ours-dpN`` adds our train step split over N devices
 (``rnn_jax.train`` data parallelism; on a CPU, N devices of one core each),
 with its own ratio column.
@@ -27,6 +28,7 @@ from jax.sharding import PartitionSpec as P
 
 from rnn_jax import stack, train
 from rnn_jax.cells import LSTM
+from rnn_jax.malloc import keep_freed_memory
 
 # (batch, time steps, input features, LSTM sizes): the classifier, the row
 # generator and the signal forecaster.
@@ -199,8 +201,9 @@ def main() -> None:
         help="also time our train step split over N devices (N CPU devices on a CPU)",
     )
     args = parser.parse_args()
-    if args.devices > 1 and jax.config.jax_platforms in (None, "", "cpu"):
-        jax.config.update("jax_num_cpu_devices", args.devices)  # before JAX starts its backend
+    keep_freed_memory()  # as the experiments do; for every framework in this process
+    if args.devices > 1:  # N CPU devices (other backends ignore it); before JAX starts
+        jax.config.update("jax_num_cpu_devices", args.devices)
     hoist = {"auto": None, "on": True, "off": False}[args.hoist]
     try:
         import torch  # noqa: F401
