@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import tyro
 
+from rnn_jax import train
 from rnn_jax.ckpt import CheckpointError
 from rnn_jax.data.mnist import DataUnavailableError
 from rnn_jax.malloc import keep_freed_memory
@@ -21,10 +22,12 @@ USER_ERRORS = (DataUnavailableError, RunDirError, CheckpointError, ValueError, F
 def run(config_cls: type[C], main: Callable[[C], object], args: list[str] | None = None) -> None:
     """Parse flags into ``config_cls`` (``--help`` documents each field) and call ``main``.
 
-    Also makes ``malloc`` keep freed memory (:mod:`rnn_jax.malloc`): faster steps.
+    Before JAX starts: makes ``malloc`` keep freed memory (:mod:`rnn_jax.malloc`),
+    and splits a CPU into ``config.train.devices`` devices where that asks for more.
     """
     config = tyro.cli(config_cls, args=args)
     keep_freed_memory()
+    train.split_cpu(getattr(getattr(config, "train", None), "devices", 1))
     try:
         main(config)
     except USER_ERRORS as err:

@@ -81,8 +81,8 @@ class StepConfig:
     clip_norm: float = 1.0
     """Clip gradients to this global norm; 0 disables."""
     devices: int = 1
-    """Split each batch over N devices (data parallel); on a CPU, start Python with
-    JAX_NUM_CPU_DEVICES=N to have N (each runs on its own core)."""
+    """Split each batch over N devices (data parallel); on a CPU, N devices of one core
+    each."""
 
     def optimizer(self, total_steps: int) -> optax.GradientTransformation:
         """The :func:`make_optimizer` these settings describe, for a run of ``total_steps``."""
@@ -98,6 +98,20 @@ class StepConfig:
 def init_state(params: Params, tx: optax.GradientTransformation, seed: int) -> TrainState:
     """A fresh state at step 0."""
     return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), jax.random.PRNGKey(seed))
+
+
+def split_cpu(devices: int) -> None:
+    """Have JAX show the CPU as ``devices`` devices, one core each, if JAX has not started.
+
+    The same as starting Python with ``JAX_NUM_CPU_DEVICES=N``; once JAX has run
+    anything it is too late, and this does nothing (:func:`data_parallel_mesh`
+    then says what to do). Other backends ignore it.
+    """
+    if jax.config.jax_num_cpu_devices < devices:
+        try:
+            jax.config.update("jax_num_cpu_devices", devices)
+        except RuntimeError:  # the backend is up already
+            pass
 
 
 def data_parallel_mesh(devices: int) -> Mesh:

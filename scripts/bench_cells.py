@@ -202,8 +202,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     keep_freed_memory()  # as the experiments do; for every framework in this process
-    if args.devices > 1:  # N CPU devices (other backends ignore it); before JAX starts
-        jax.config.update("jax_num_cpu_devices", args.devices)
+    train.split_cpu(args.devices)
     hoist = {"auto": None, "on": True, "off": False}[args.hoist]
     try:
         import torch  # noqa: F401

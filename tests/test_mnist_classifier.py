@@ -118,11 +118,21 @@ def test_cli_tiny_run_and_clear_errors(tmp_path, run_cli):
         "16",
         "--model.hidden",
         "8",
+        "--train.devices",
+        "2",
         "--workdir",
         str(tmp_path / "run"),
+        env={"JAX_NUM_CPU_DEVICES": "1"},  # the flag alone splits the CPU in two
     )
     assert out.returncode == 0, out.stderr
+    assert "batches of 16 split over 2 devices" in out.stdout
     assert "test accuracy" in out.stdout
+    uneven = run_cli(
+        "--synthetic", "96", "--train.devices", "3", "--train.batch-size", "16",
+        "--workdir", str(tmp_path / "uneven"),
+    )  # fmt: skip
+    assert uneven.returncode == 2
+    assert "batch of [16] examples does not split evenly over 3 devices" in uneven.stderr
     # The same directory again, without --resume.
     again = run_cli("--synthetic", "96", "--workdir", str(tmp_path / "run"))
     assert again.returncode == 2 and "already holds checkpoints; pass --resume" in again.stderr
