@@ -10,7 +10,6 @@ import tyro
 from rnn_jax import train
 from rnn_jax.ckpt import CheckpointError
 from rnn_jax.data.mnist import DataUnavailableError
-from rnn_jax.malloc import keep_freed_memory
 from rnn_jax.rundir import RunDirError
 
 C = TypeVar("C")
@@ -22,11 +21,10 @@ USER_ERRORS = (DataUnavailableError, RunDirError, CheckpointError, ValueError, F
 def run(config_cls: type[C], main: Callable[[C], object], args: list[str] | None = None) -> None:
     """Parse flags into ``config_cls`` (``--help`` documents each field) and call ``main``.
 
-    Before JAX starts: makes ``malloc`` keep freed memory (:mod:`rnn_jax.malloc`),
-    and splits a CPU into ``config.train.devices`` devices where that asks for more.
+    Before JAX starts, splits a CPU into ``config.train.devices`` devices where that
+    asks for more (:func:`rnn_jax.train.split_cpu`).
     """
     config = tyro.cli(config_cls, args=args)
-    keep_freed_memory()
     train.split_cpu(getattr(getattr(config, "train", None), "devices", 1))
     try:
         main(config)

@@ -7,8 +7,7 @@ For each shape it measures a training step (forward, backward and an Adam
 update on a linear readout of the last output, squared loss) and inference
 (forward only), in examples per second: compile time apart, warm-up excluded,
 the median of repeats of ``--steps`` calls each. Every framework runs in this
-process on the same data (with ``malloc`` keeping freed memory, as in the
-experiments: ``rnn_jax.malloc``); the ratio columns are ours / reference. With
+process on the same data; the ratio columns are ours / reference. With
 ``--devices N`` a row ``ours-dpN`` adds our train step split over N devices
 (``rnn_jax.train`` data parallelism; on a CPU, N devices of one core each),
 with its own ratio column.
@@ -28,7 +27,6 @@ from jax.sharding import PartitionSpec as P
 
 from rnn_jax import stack, train
 from rnn_jax.cells import LSTM
-from rnn_jax.malloc import keep_freed_memory
 
 # (batch, time steps, input features, LSTM sizes): the classifier, the row
 # generator and the signal forecaster.
@@ -201,7 +199,6 @@ def main() -> None:
         help="also time our train step split over N devices (N CPU devices on a CPU)",
     )
     args = parser.parse_args()
-    keep_freed_memory()  # as the experiments do; for every framework in this process
     train.split_cpu(args.devices)
     hoist = {"auto": None, "on": True, "off": False}[args.hoist]
     try:
