@@ -3,8 +3,7 @@
 The step is a pure function ``(state, batch) -> (state, metrics)`` with no
 Python-side state, and data feeding is separate from it, so vmapped sweeps can
 wrap it unchanged; given a mesh, it splits each batch over several devices
-(data parallelism: GPUs, or the cores of a CPU started with
-``JAX_NUM_CPU_DEVICES=N``).
+(data parallelism: GPUs, or the cores of a CPU, see :func:`split_cpu`).
 """
 
 import math
@@ -107,7 +106,7 @@ def split_cpu(devices: int) -> None:
     anything it is too late, and this does nothing (:func:`data_parallel_mesh`
     then says what to do). Other backends ignore it.
     """
-    if jax.config.jax_num_cpu_devices < devices:
+    if devices > 1 and jax.config.jax_num_cpu_devices < devices:
         try:
             jax.config.update("jax_num_cpu_devices", devices)
         except RuntimeError:  # the backend is up already
@@ -118,14 +117,14 @@ def data_parallel_mesh(devices: int) -> Mesh:
     """A one-axis mesh over the first ``devices`` local devices, to split batches over.
 
     Raises:
-      ValueError: if JAX sees fewer devices. A CPU is one device unless Python
-        starts with ``JAX_NUM_CPU_DEVICES=N`` (each device then runs on its own core).
+      ValueError: if JAX sees fewer devices. A CPU is one device unless split
+        (:func:`split_cpu`; each device then runs on its own core).
     """
     have = jax.local_devices()
     if not 1 <= devices <= len(have):
         hint = (
-            f"start Python with JAX_NUM_CPU_DEVICES={devices} to split the CPU into "
-            f"{devices} devices"
+            f"start Python with JAX_NUM_CPU_DEVICES={devices} (or call "
+            f"rnn_jax.train.split_cpu({devices}) before JAX runs anything) to split the CPU"
             if have[0].platform == "cpu" and devices > 1
             else f"choose between 1 and {len(have)}"
         )
