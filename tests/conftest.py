@@ -7,9 +7,8 @@ from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-os.environ.setdefault(
-    "JAX_NUM_CPU_DEVICES", "2"
-)  # data-parallel tests; one-device code uses the first
+# Two CPU devices for the data-parallel tests; one-device code runs on the first.
+os.environ.setdefault("JAX_NUM_CPU_DEVICES", "2")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -6,7 +6,8 @@ import numpy as np
 import optax
 import pytest
 
-from rnn_jax import train
+from rnn_jax import stack, train
+from rnn_jax.cells import LSTM
 
 
 def regression_problem(n=64, d=3, seed=0):
@@ -140,9 +141,6 @@ def test_data_parallel_step_equals_one_device(steps_per_call):
 
 
 def lstm_problem(b=4, t=6, d=3, h=8):
-    from rnn_jax import stack
-    from rnn_jax.cells import LSTM
-
     def lstm_loss(params, batch, key):
         _, hs = stack.stack_apply(LSTM, params, batch["x"])
         return jnp.mean((hs[:, -1] - batch["y"]) ** 2), {}
