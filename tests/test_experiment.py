@@ -1,17 +1,23 @@
 """train_run: the shared training run, here split over two devices and resumed."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
 from rnn_jax import train
 from rnn_jax.experiment import train_run
-from tests.test_train import loss_fn, regression_problem
+
+
+def loss_fn(params, batch, key):
+    return jnp.mean((batch["x"] @ params["w"] - batch["y"]) ** 2), {}
 
 
 def run(tmp_path, name, *, devices, total_steps, resume=False):
-    data = regression_problem(n=64)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    data = {"x": x, "y": x @ np.array([1.0, -2.0, 0.5], np.float32)}
     sums = jax.jit(
         lambda params, batch: {
             "mse": ((batch["x"] @ params["w"] - batch["y"]) ** 2 * batch["weight"]).sum(),
