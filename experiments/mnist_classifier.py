@@ -95,7 +95,10 @@ def build_model(config: Config) -> SequenceModel:
 
 
 def load_data(config: Config) -> dict[str, dict[str, np.ndarray]]:
-    """Train / val / test splits of uint8 images [N, 28, 28] and labels."""
+    """Train / val / test splits of uint8 images [N, 28, 28] and labels.
+
+    Also the generator's: its config has the same data fields.
+    """
     return mnist.splits(
         config.data_dir,
         val_size=config.train.val_size,

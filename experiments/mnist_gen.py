@@ -43,7 +43,6 @@ import tyro
 from experiments import mnist_classifier
 from rnn_jax import cli, plotting, rundir, train
 from rnn_jax.baselines import knn_indices
-from rnn_jax.data import mnist
 from rnn_jax.experiment import load_state, train_run
 from rnn_jax.models import SequenceModel
 
@@ -231,16 +230,6 @@ def baselines(train_images: np.ndarray, test_images: np.ndarray) -> dict[str, np
     }
 
 
-def load_data(config: Config) -> dict[str, dict[str, np.ndarray]]:
-    """Train / val / test splits of uint8 images [N, 28, 28] and labels."""
-    return mnist.splits(
-        config.data_dir,
-        val_size=config.train.val_size,
-        seed=config.seed,
-        synthetic_size=config.synthetic,
-    )
-
-
 def fit(config: Config, data, completer: Completer) -> tuple[Path, object, int]:
     """Train; returns the run directory, the best params by validation MSE, and its step."""
     run_dir = rundir.prepare(
@@ -363,13 +352,13 @@ def train_and_evaluate(config: Config) -> dict:
         run_dir = Path(config.from_run)
         saved, params, step = load_run(run_dir)
         config = dataclasses.replace(saved, data_dir=config.data_dir, classifier=config.classifier)
-        data = load_data(config)
+        data = mnist_classifier.load_data(config)
         completer = Completer(config)
     else:
         completer = Completer(config)
         if config.train.steps < 1 or config.train.batch_size < 1:
             raise ValueError("--train.steps and --train.batch-size must be positive")
-        data = load_data(config)
+        data = mnist_classifier.load_data(config)
         run_dir, params, step = fit(config, data, completer)
     results = evaluate_completions(config, data, completer, params, run_dir, step)
     print_results(results)
