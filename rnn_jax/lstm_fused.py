@@ -54,6 +54,12 @@ def _put(buf: jax.Array, value: jax.Array, t: jax.Array) -> jax.Array:
     return jax.lax.dynamic_update_index_in_dim(buf, value, t, 0)
 
 
+def _gates(params: Params, xw_t: jax.Array, h: jax.Array) -> jax.Array:
+    """Gate activations ``a_t`` [B, 4H] from ``x_t W_x`` and ``h_{t-1}``; the bias is added
+    here, where it joins this elementwise pass, not in a pass over the whole buffer."""
+    return _act(xw_t + h @ params["wh"] + params["b"][None])  # b as [1, 4H]
+
+
 def _cell(a: jax.Array, c_prev: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``(h, c)`` from gate activations ``a`` [B, 4H] and the previous cell state."""
     i, f, g, o = jnp.split(a, 4, axis=-1)
@@ -70,26 +76,24 @@ def lstm_scan(
     Same values as scanning :func:`rnn_jax.cells.lstm_recur`, cheaper gradients.
     Expects float32 or float64 params, inputs and carry of one dtype.
     """
-    wh, b = params["wh"], params["b"][None]  # b as [1, 4H]: broadcasts over the batch
 
     def body(carry, xw_t):
-        h, c = _cell(_act(xw_t + carry.h @ wh + b), carry.c)
+        h, c = _cell(_gates(params, xw_t, carry.h), carry.c)
         return LSTMCarry(h, c), h
 
     return jax.lax.scan(body, carry, xs_tbd @ params["wx"], unroll=unroll)
 
 
 def _fwd(params, carry, xs_tbd, unroll):
-    wh, b = params["wh"], params["b"][None]  # b as [1, 4H]: broadcasts over the batch
     t_len = xs_tbd.shape[0]
 
     def body(t, state):
         h, c, gates, hs, cs = state
-        a = _act(_at(gates, t) + h @ wh + b)
+        a = _gates(params, _at(gates, t), h)
         h, c = _cell(a, c)
         return h, c, _put(gates, a, t), _put(hs, h, t), _put(cs, c, t)
 
-    per_step = jnp.zeros(xs_tbd.shape[:2] + (wh.shape[0],), xs_tbd.dtype)  # h_t, c_t slots
+    per_step = jnp.zeros((t_len,) + carry.h.shape, carry.h.dtype)  # h_t, c_t slots
     init = (carry.h, carry.c, xs_tbd @ params["wx"], per_step, per_step)  # x_t W_x slots
     h, c, gates, hs, cs = jax.lax.fori_loop(0, t_len, body, init, unroll=unroll)
     return (LSTMCarry(h, c), hs), (params, carry, xs_tbd, hs, cs, gates)
