@@ -22,6 +22,10 @@ scan and does two matmuls per step. Here:
     dh_{t -> t-1} = dz_t W_h^T,   dc_{t -> t-1} = dc * f
     dW_h = sum_t h_{t-1}^T dz_t,  dW_x = sum_t x_t^T dz_t,  db = sum_t dz_t
 
+On a CPU in float32 both time loops run in a compiled kernel
+(:mod:`rnn_jax.lstm_cpu`: one call per loop, the batch split over the cores)
+instead of XLA's loops; the matmuls over all steps stay with XLA either way.
+
 Gradients equal ``jax.grad`` of the plain scan (tests/test_lstm_fused.py).
 """
 
@@ -30,6 +34,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from rnn_jax import lstm_cpu
 from rnn_jax.cells import LSTMCarry
 from rnn_jax.typing import Params
 
@@ -67,6 +72,16 @@ def _cell(a: jax.Array, c_prev: jax.Array) -> tuple[jax.Array, jax.Array]:
     return o * jnp.tanh(c), c
 
 
+def _use_kernel(xs: jax.Array) -> bool:
+    """Whether the time loops run in the compiled CPU kernel: float32 on a CPU, when built."""
+    return (
+        xs.dtype == jnp.float32
+        and xs.shape[0] > 0
+        and jax.default_backend() == "cpu"
+        and lstm_cpu.available()
+    )
+
+
 @partial(jax.custom_vjp, nondiff_argnums=(3,))
 def lstm_scan(
     params: Params, carry: LSTMCarry, xs_tbd: jax.Array, unroll: int = 1
@@ -74,8 +89,12 @@ def lstm_scan(
     """Run an LSTM over time-major ``xs_tbd`` [T, B, D]; returns ``(carry_T, ys [T, B, H])``.
 
     Same values as scanning :func:`rnn_jax.cells.lstm_recur`, cheaper gradients.
-    Expects float32 or float64 params, inputs and carry of one dtype.
+    Expects float32 or float64 params, inputs and carry of one dtype. ``unroll``
+    applies to XLA's loops (the CPU kernel has none to unroll).
     """
+    if _use_kernel(xs_tbd):
+        carry, _, hs, _ = _forward(params, carry, xs_tbd, unroll)
+        return carry, hs
 
     def body(carry, xw_t):
         h, c = _cell(_gates(params, xw_t, carry.h), carry.c)
@@ -84,8 +103,12 @@ def lstm_scan(
     return jax.lax.scan(body, carry, xs_tbd @ params["wx"], unroll=unroll)
 
 
-def _fwd(params, carry, xs_tbd, unroll):
-    t_len = xs_tbd.shape[0]
+def _forward(params, carry, xs_tbd, unroll):
+    """``(carry_T, gates, hs, cs)``: gate activations [T, B, 4H], h, c [T, B, H] of all steps."""
+    xw = xs_tbd @ params["wx"]
+    if _use_kernel(xs_tbd):
+        gates, hs, cs = lstm_cpu.forward(xw, params["wh"], params["b"], carry.h, carry.c)
+        return LSTMCarry(hs[-1], cs[-1]), gates, hs, cs
 
     def body(t, state):
         h, c, gates, hs, cs = state
@@ -93,17 +116,17 @@ def _fwd(params, carry, xs_tbd, unroll):
         h, c = _cell(a, c)
         return h, c, _put(gates, a, t), _put(hs, h, t), _put(cs, c, t)
 
-    per_step = jnp.zeros((t_len,) + carry.h.shape, carry.h.dtype)  # h_t, c_t slots
-    init = (carry.h, carry.c, xs_tbd @ params["wx"], per_step, per_step)  # x_t W_x slots
-    h, c, gates, hs, cs = jax.lax.fori_loop(0, t_len, body, init, unroll=unroll)
-    return (LSTMCarry(h, c), hs), (params, carry, xs_tbd, hs, cs, gates)
+    per_step = jnp.zeros((xw.shape[0],) + carry.h.shape, carry.h.dtype)  # h_t, c_t slots
+    init = (carry.h, carry.c, xw, per_step, per_step)  # x_t W_x slots
+    h, c, gates, hs, cs = jax.lax.fori_loop(0, xw.shape[0], body, init, unroll=unroll)
+    return LSTMCarry(h, c), gates, hs, cs
 
 
-def _bwd(unroll, res, cts):
-    params, carry0, xs, hs, cs, gates = res
+def _backward(params, carry0, cs, gates, cts, unroll):
+    """``(dz [T, B, 4H], dh_0, dc_0)``: the reverse loop, from the outputs' cotangents."""
     (dh_t, dc_t), dys = cts
-    t_len, batch, d = xs.shape
-    hid = hs.shape[-1]
+    if _use_kernel(gates):
+        return lstm_cpu.backward(gates, cs, carry0.c, params["wh"], dys, dh_t, dc_t)
     i, f, g, o = jnp.split(gates, 4, axis=-1)
     c_prev = jnp.concatenate([carry0.c[None], cs[:-1]], axis=0)
     tc = jnp.tanh(cs)
@@ -113,6 +136,7 @@ def _bwd(unroll, res, cts):
     )
     dc_dh_f = jnp.concatenate([o * (1 - tc * tc), f], axis=-1)  # dc_t/dh_t and dc_{t-1}/dc_t
     wh_t = params["wh"].T
+    t_len = gates.shape[0]
 
     def body(j, state):
         t = t_len - 1 - j
@@ -124,6 +148,19 @@ def _bwd(unroll, res, cts):
         return dz_t @ wh_t, dc * f_t, _put(dz, dz_t, t)
 
     dh0, dc0, dz = jax.lax.fori_loop(0, t_len, body, (dh_t, dc_t, dz), unroll=unroll)
+    return dz, dh0, dc0
+
+
+def _fwd(params, carry, xs_tbd, unroll):
+    carry_t, gates, hs, cs = _forward(params, carry, xs_tbd, unroll)
+    return (carry_t, hs), (params, carry, xs_tbd, hs, cs, gates)
+
+
+def _bwd(unroll, res, cts):
+    params, carry0, xs, hs, cs, gates = res
+    t_len, batch, d = xs.shape
+    hid = hs.shape[-1]
+    dz, dh0, dc0 = _backward(params, carry0, cs, gates, cts, unroll)
     h_prev = jnp.concatenate([carry0.h[None], hs[:-1]], axis=0)
     dz_ng = dz.reshape(t_len * batch, 4 * hid)  # [T*B, 4H]: one large matmul per weight
     grads = {

@@ -1,0 +1,347 @@
+// The time loops of an LSTM layer as XLA FFI handlers for the CPU (float32).
+//
+// XLA:CPU runs each step of a scanned LSTM as a chain of small operations (a
+// matmul, then several elementwise passes), one after another and mostly on one
+// core. Here one handler runs all steps: each step is one register-blocked
+// matmul whose output tile stays in cache for the gate arithmetic, and the
+// batch is split into row blocks that run on XLA's intra-op threads with no
+// synchronisation at all, since the rows of a batch never interact.
+//
+// Forward:  gates[t] = act(xw[t] + h[t-1] W_h + b);  c[t], h[t] from the gates.
+// Backward: dz[t] from the gates, the cell states and (dh, dc), as in
+//           lstm_fused.py; dh[t-1] = dz[t] W_h^T, dc[t-1] = dc * f.
+// The weight gradients, large matmuls over all steps, stay with XLA.
+//
+// Built at first use by rnn_jax/lstm_cpu.py with the machine's C++ compiler.
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+
+constexpr int kNr = 32;  // columns per packed panel (two 16-float vectors)
+constexpr int kMr = 8;   // rows per register tile
+
+// Loads and stores of one float or 16 (unaligned), so that the elementwise
+// code below serves both the 16-lane body and the tail of a row.
+template <typename T> T Load(const float* p);
+template <> inline float Load<float>(const float* p) { return *p; }
+template <> inline v16 Load<v16>(const float* p) { return *reinterpret_cast<const v16u*>(p); }
+inline void Store(float* p, float v) { *p = v; }
+inline void Store(float* p, v16 v) { *reinterpret_cast<v16u*>(p) = v; }
+
+inline float Clamp(float x, float lim) { return std::min(std::max(x, -lim), lim); }
+inline v16 Clamp(v16 x, float lim) {
+  const v16 hi = v16{} + lim, lo = -hi;
+  x = x < lo ? lo : x;
+  return x > hi ? hi : x;
+}
+
+// tanh as the rational approximation XLA and Eigen use (error below 4e-7), for
+// one float or 16 at once.
+template <typename T>
+inline T Tanh(T x) {
+  x = Clamp(x, 7.90531110763549805f);
+  const T x2 = x * x;
+  T p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
+  p = p * x2 - 8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  T q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  return x * p / q;
+}
+
+template <typename T>
+inline T Sigmoid(T x) {
+  return Tanh(x * 0.5f) * 0.5f + 0.5f;
+}
+
+// One forward step for units [u, u + lanes) of one row: pre-activations z (4H,
+// overwritten with the activations), bias b, previous cell state, new c and h.
+template <typename T>
+inline void ForwardUnits(float* z, const float* b, const float* c_prev, float* c, float* h,
+                         int64_t hid, int64_t u) {
+  const T i = Sigmoid(Load<T>(z + u) + Load<T>(b + u));
+  const T f = Sigmoid(Load<T>(z + hid + u) + Load<T>(b + hid + u));
+  const T g = Tanh(Load<T>(z + 2 * hid + u) + Load<T>(b + 2 * hid + u));
+  const T o = Sigmoid(Load<T>(z + 3 * hid + u) + Load<T>(b + 3 * hid + u));
+  const T c_new = f * Load<T>(c_prev + u) + i * g;
+  Store(z + u, i);
+  Store(z + hid + u, f);
+  Store(z + 2 * hid + u, g);
+  Store(z + 3 * hid + u, o);
+  Store(c + u, c_new);
+  Store(h + u, o * Tanh(c_new));
+}
+
+// One backward step for units [u, u + lanes) of one row: gate activations a
+// (4H, overwritten with dz), cell states, dy, and the carries dh, dc (dc is
+// updated to dc * f; dh is then recomputed by the caller's matmul).
+template <typename T>
+inline void BackwardUnits(float* a, const float* c_now, const float* c_prev, const float* dy,
+                          const float* dh, float* dc, int64_t hid, int64_t u) {
+  const T i = Load<T>(a + u), f = Load<T>(a + hid + u);
+  const T g = Load<T>(a + 2 * hid + u), o = Load<T>(a + 3 * hid + u);
+  const T tc = Tanh(Load<T>(c_now + u));
+  const T dh_u = Load<T>(dh + u) + Load<T>(dy + u);
+  const T dc_u = Load<T>(dc + u) + dh_u * o * (1.0f - tc * tc);
+  Store(a + u, dc_u * g * i * (1.0f - i));
+  Store(a + hid + u, dc_u * Load<T>(c_prev + u) * f * (1.0f - f));
+  Store(a + 2 * hid + u, dc_u * i * (1.0f - g * g));
+  Store(a + 3 * hid + u, dh_u * tc * o * (1.0f - o));
+  Store(dc + u, dc_u * f);
+}
+
+// W [k_dim, n_dim] (or its transpose, source [n_dim, k_dim]) as panels of kNr
+// columns, each panel [k_dim][kNr] contiguous, zero past n_dim.
+std::vector<float> Pack(const float* w, int64_t k_dim, int64_t n_dim, bool transposed) {
+  const int64_t panels = (n_dim + kNr - 1) / kNr;
+  std::vector<float> out(panels * k_dim * kNr, 0.0f);
+  for (int64_t p = 0; p < panels; ++p) {
+    float* dst = out.data() + p * k_dim * kNr;
+    const int64_t cols = std::min<int64_t>(kNr, n_dim - p * kNr);
+    for (int64_t k = 0; k < k_dim; ++k) {
+      for (int64_t j = 0; j < cols; ++j) {
+        const int64_t n = p * kNr + j;
+        dst[k * kNr + j] = transposed ? w[n * k_dim + k] : w[k * n_dim + n];
+      }
+    }
+  }
+  return out;
+}
+
+// C[MR, cols] (+)= A[MR, K] P[K, kNr] for one packed panel, cols <= kNr: the
+// 2 * MR accumulators stay in registers for the whole K loop.
+template <int MR>
+void Tile(int64_t k_dim, const float* a, int64_t lda, const float* panel, float* c,
+          int64_t ldc, int64_t cols, bool accumulate) {
+  alignas(64) float partial[MR][kNr];  // a panel cut short by the matrix edge
+  float* out[MR];
+  for (int r = 0; r < MR; ++r) {
+    out[r] = cols == kNr ? c + r * ldc : partial[r];
+    if (cols < kNr) {
+      std::memset(partial[r], 0, sizeof(partial[r]));
+      if (accumulate) std::memcpy(partial[r], c + r * ldc, cols * sizeof(float));
+    }
+  }
+  const bool load_c = accumulate || cols < kNr;
+  v16 acc0[MR], acc1[MR];
+  for (int r = 0; r < MR; ++r) {
+    acc0[r] = load_c ? Load<v16>(out[r]) : v16{};
+    acc1[r] = load_c ? Load<v16>(out[r] + 16) : v16{};
+  }
+  for (int64_t k = 0; k < k_dim; ++k) {
+    const v16 w0 = Load<v16>(panel + k * kNr);
+    const v16 w1 = Load<v16>(panel + k * kNr + 16);
+    for (int r = 0; r < MR; ++r) {
+      const float x = a[r * lda + k];
+      acc0[r] += x * w0;
+      acc1[r] += x * w1;
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    Store(out[r], acc0[r]);
+    Store(out[r] + 16, acc1[r]);
+    if (cols < kNr) std::memcpy(c + r * ldc, partial[r], cols * sizeof(float));
+  }
+}
+
+template <int MR>
+void Rows(int64_t k_dim, int64_t n_dim, const float* a, int64_t lda, const float* packed,
+          float* c, int64_t ldc, bool accumulate) {
+  for (int64_t p = 0; p * kNr < n_dim; ++p) {
+    Tile<MR>(k_dim, a, lda, packed + p * k_dim * kNr, c + p * kNr, ldc,
+             std::min<int64_t>(kNr, n_dim - p * kNr), accumulate);
+  }
+}
+
+// C[m, n] (+)= A[m, k] W[k, n], W packed by Pack: tiles of kMr rows, then one
+// tile for the rows left over.
+void Gemm(int64_t m, int64_t k_dim, int64_t n_dim, const float* a, int64_t lda,
+          const float* packed, float* c, int64_t ldc, bool accumulate) {
+  using RowsFn = void (*)(int64_t, int64_t, const float*, int64_t, const float*, float*,
+                          int64_t, bool);
+  static constexpr RowsFn kLeftOver[kMr] = {nullptr,  Rows<1>, Rows<2>, Rows<3>,
+                                            Rows<4>, Rows<5>, Rows<6>, Rows<7>};
+  int64_t i = 0;
+  for (; i + kMr <= m; i += kMr) {
+    Rows<kMr>(k_dim, n_dim, a + i * lda, lda, packed, c + i * ldc, ldc, accumulate);
+  }
+  if (i < m) kLeftOver[m - i](k_dim, n_dim, a + i * lda, lda, packed, c + i * ldc, ldc, accumulate);
+}
+
+// Runs work(lo, hi) over row blocks of [0, rows): the caller takes blocks, and
+// so do up to num_threads helpers on XLA's pool. A helper that starts after
+// all blocks are taken returns without touching `work`, so the caller can wait
+// only for blocks actually taken (no deadlock when the pool is busy).
+template <typename Work>
+void ParallelRows(ffi::ThreadPool& pool, int64_t rows, const Work& work) {
+  const int64_t threads = std::max<int64_t>(1, pool.num_threads());
+  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(threads, rows / 16));
+  if (blocks == 1) {
+    work(0, rows);
+    return;
+  }
+  struct State {
+    std::atomic<int64_t> next{0};
+    std::atomic<int64_t> done{0};
+  };
+  auto state = std::make_shared<State>();
+  auto run = [state, rows, blocks, &work] {
+    for (int64_t b; (b = state->next.fetch_add(1)) < blocks;) {
+      work(rows * b / blocks, rows * (b + 1) / blocks);
+      state->done.fetch_add(1, std::memory_order_release);
+    }
+  };
+  for (int64_t h = 1; h < blocks; ++h) {
+    pool.Schedule([state, blocks, run] {
+      if (state->next.load() < blocks) run();
+    });
+  }
+  run();
+  while (state->done.load(std::memory_order_acquire) < blocks) std::this_thread::yield();
+}
+
+// Whether `buffer` has exactly the dimensions `want`.
+template <typename Buffer>
+bool HasDims(const Buffer& buffer, std::initializer_list<int64_t> want) {
+  const auto dims = buffer.dimensions();
+  return dims.size() == want.size() && std::equal(want.begin(), want.end(), dims.begin());
+}
+
+ffi::Error ShapeError(const char* handler) {
+  return ffi::Error::InvalidArgument(std::string(handler) +
+                                     ": operand shapes disagree (see rnn_jax/lstm_cpu.py)");
+}
+
+ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buffer<ffi::F32> wh,
+                       ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> h0,
+                       ffi::Buffer<ffi::F32> c0, ffi::ResultBuffer<ffi::F32> gates,
+                       ffi::ResultBuffer<ffi::F32> hs, ffi::ResultBuffer<ffi::F32> cs) {
+  const auto dims = xw.dimensions();
+  if (dims.size() != 3 || dims[2] % 4 != 0) return ShapeError("RnnJaxLstmForward");
+  const int64_t t_len = dims[0], batch = dims[1], g4 = dims[2], hid = g4 / 4;
+  if (!HasDims(wh, {hid, g4}) || !HasDims(bias, {g4}) || !HasDims(h0, {batch, hid}) ||
+      !HasDims(c0, {batch, hid})) {
+    return ShapeError("RnnJaxLstmForward");
+  }
+  const std::vector<float> packed = Pack(wh.typed_data(), hid, g4, /*transposed=*/false);
+  float* a = gates->typed_data();
+  if (a != xw.typed_data()) std::memcpy(a, xw.typed_data(), xw.size_bytes());
+  float* h_out = hs->typed_data();
+  float* c_out = cs->typed_data();
+  const float* b = bias.typed_data();
+
+  ParallelRows(pool, batch, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = 0; t < t_len; ++t) {
+      const float* h_prev = t == 0 ? h0.typed_data() : h_out + (t - 1) * batch * hid;
+      const float* c_prev = t == 0 ? c0.typed_data() : c_out + (t - 1) * batch * hid;
+      float* z = a + t * batch * g4;
+      Gemm(hi - lo, hid, g4, h_prev + lo * hid, hid, packed.data(), z + lo * g4, g4,
+           /*accumulate=*/true);
+      for (int64_t r = lo; r < hi; ++r) {
+        float* zr = z + r * g4;
+        float* hr = h_out + (t * batch + r) * hid;
+        float* cr = c_out + (t * batch + r) * hid;
+        const float* cpr = c_prev + r * hid;
+        int64_t u = 0;
+        for (; u + 16 <= hid; u += 16) ForwardUnits<v16>(zr, b, cpr, cr, hr, hid, u);
+        for (; u < hid; ++u) ForwardUnits<float>(zr, b, cpr, cr, hr, hid, u);
+      }
+    }
+  });
+  return ffi::Error::Success();
+}
+
+ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates,
+                        ffi::Buffer<ffi::F32> cs, ffi::Buffer<ffi::F32> c0,
+                        ffi::Buffer<ffi::F32> wh, ffi::Buffer<ffi::F32> dys,
+                        ffi::Buffer<ffi::F32> dh_last, ffi::Buffer<ffi::F32> dc_last,
+                        ffi::ResultBuffer<ffi::F32> dz_out, ffi::ResultBuffer<ffi::F32> dh0,
+                        ffi::ResultBuffer<ffi::F32> dc0) {
+  const auto dims = gates.dimensions();
+  if (dims.size() != 3 || dims[2] % 4 != 0) return ShapeError("RnnJaxLstmBackward");
+  const int64_t t_len = dims[0], batch = dims[1], g4 = dims[2], hid = g4 / 4;
+  if (!HasDims(cs, {t_len, batch, hid}) || !HasDims(c0, {batch, hid}) ||
+      !HasDims(wh, {hid, g4}) || !HasDims(dys, {t_len, batch, hid}) ||
+      !HasDims(dh_last, {batch, hid}) || !HasDims(dc_last, {batch, hid})) {
+    return ShapeError("RnnJaxLstmBackward");
+  }
+  const std::vector<float> packed = Pack(wh.typed_data(), g4, hid, /*transposed=*/true);
+  float* dz = dz_out->typed_data();
+  if (dz != gates.typed_data()) std::memcpy(dz, gates.typed_data(), gates.size_bytes());
+  float* dh = dh0->typed_data();
+  float* dc = dc0->typed_data();
+  std::memcpy(dh, dh_last.typed_data(), dh_last.size_bytes());
+  std::memcpy(dc, dc_last.typed_data(), dc_last.size_bytes());
+  const float* c_all = cs.typed_data();
+  const float* dy = dys.typed_data();
+
+  ParallelRows(pool, batch, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = t_len - 1; t >= 0; --t) {
+      const float* c_now = c_all + t * batch * hid;
+      const float* c_prev = t == 0 ? c0.typed_data() : c_all + (t - 1) * batch * hid;
+      float* d = dz + t * batch * g4;
+      for (int64_t r = lo; r < hi; ++r) {
+        float* dr = d + r * g4;  // gate activations in, dz out
+        float* dhr = dh + r * hid;
+        float* dcr = dc + r * hid;
+        const float* dyr = dy + (t * batch + r) * hid;
+        const float* cn = c_now + r * hid;
+        const float* cp = c_prev + r * hid;
+        int64_t u = 0;
+        for (; u + 16 <= hid; u += 16) BackwardUnits<v16>(dr, cn, cp, dyr, dhr, dcr, hid, u);
+        for (; u < hid; ++u) BackwardUnits<float>(dr, cn, cp, dyr, dhr, dcr, hid, u);
+      }
+      Gemm(hi - lo, g4, hid, d + lo * g4, g4, packed.data(), dh + lo * hid, hid,
+           /*accumulate=*/false);
+    }
+  });
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(RnnJaxLstmForward, LstmForward,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // xw [T, B, 4H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // wh [H, 4H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // b [4H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // h0 [B, H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // c0 [B, H]
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // gates [T, B, 4H]
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // hs [T, B, H]
+                                  .Ret<ffi::Buffer<ffi::F32>>());  // cs [T, B, H]
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(RnnJaxLstmBackward, LstmBackward,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // gates [T, B, 4H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // cs [T, B, H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // c0 [B, H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // wh [H, 4H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // dys [T, B, H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // dh_T [B, H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // dc_T [B, H]
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // dz [T, B, 4H]
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // dh_0 [B, H]
+                                  .Ret<ffi::Buffer<ffi::F32>>());  // dc_0 [B, H]

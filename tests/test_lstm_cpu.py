@@ -1,0 +1,85 @@
+"""The compiled CPU kernel's LSTM loops equal XLA's, value for value."""
+
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rnn_jax import lstm_cpu, lstm_fused
+from rnn_jax.cells import LSTM, LSTMCarry
+
+# (T, B, D, H): B=5 and H=7 leave row and lane tails; B=40 runs on two threads,
+# H=33 is two 16-lane chunks and a tail.
+SHAPES = [(3, 5, 4, 7), (4, 40, 3, 33)]
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    if shutil.which("c++") is None and shutil.which("g++") is None:
+        pytest.skip("no C++ compiler: the XLA loops run instead")
+    assert lstm_cpu.available(), "the CPU kernel failed to build (see the warning)"
+
+
+def _problem(t, b, d, h):
+    k = jax.random.split(jax.random.key(0), 5)
+    params = LSTM.init(k[0], d, h)
+    params["b"] = 0.1 * jax.random.normal(k[1], params["b"].shape)
+    carry = LSTMCarry(*jax.random.normal(k[2], (2, b, h)))
+    xs = jax.random.normal(k[3], (t, b, d))
+    return params, carry, xs, k[4]
+
+
+def _xla_only(monkeypatch):
+    monkeypatch.setattr(lstm_fused, "_use_kernel", lambda xs: False)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_forward_equals_xla_loop(kernel, monkeypatch, shape):
+    params, carry, xs, _ = _problem(*shape)
+    assert lstm_fused._use_kernel(xs)
+    got = lstm_fused._forward(params, carry, xs, 1)
+    _xla_only(monkeypatch)
+    want = lstm_fused._forward(params, carry, xs, 1)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_backward_equals_xla_loop(kernel, monkeypatch, shape):
+    params, carry, xs, key = _problem(*shape)
+    _, gates, hs, cs = lstm_fused._forward(params, carry, xs, 1)
+    k1, k2, k3 = jax.random.split(key, 3)
+    cts = (
+        (jax.random.normal(k1, carry.h.shape), jax.random.normal(k2, carry.c.shape)),
+        jax.random.normal(k3, hs.shape),
+    )
+    got = lstm_fused._backward(params, carry, cs, gates, cts, 1)
+    _xla_only(monkeypatch)
+    want = lstm_fused._backward(params, carry, cs, gates, cts, 1)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_gradients_equal_autodiff_in_float32(kernel):
+    params, carry, xs, key = _problem(*SHAPES[1])
+    w = jax.random.normal(key, (xs.shape[0], xs.shape[1], carry.h.shape[-1]))
+
+    def loss(scan, params, carry, xs):
+        (h, c), ys = scan(params, carry, xs)
+        return jnp.sum(ys * w) + jnp.sum(h * c)
+
+    def plain(params, carry, xs):
+        return jax.lax.scan(lambda c, x: LSTM.step(params, c, x), carry, xs)
+
+    grads = jax.grad(loss, argnums=(1, 2, 3))
+    got = grads(lstm_fused.lstm_scan, params, carry, xs)
+    want = grads(plain, params, carry, xs)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_switched_off_by_environment(monkeypatch):
+    monkeypatch.setenv("RNN_JAX_CPU_KERNEL", "0")
+    assert not lstm_cpu.available.__wrapped__()
