@@ -35,6 +35,7 @@ typedef float v16u __attribute__((vector_size(64), aligned(4)));
 
 constexpr int kNr = 32;  // columns per packed panel (two 16-float vectors)
 constexpr int kMr = 8;   // rows per register tile
+constexpr int kMinRowsPerThread = 16;  // below this a thread's tiles are mostly edges
 
 // Loads and stores of one float or 16 (unaligned), so that the elementwise
 // code below serves both the 16-lane body and the tail of a row.
@@ -188,14 +189,16 @@ void Gemm(int64_t m, int64_t k_dim, int64_t n_dim, const float* a, int64_t lda,
   if (i < m) kLeftOver[m - i](k_dim, n_dim, a + i * lda, lda, packed, c + i * ldc, ldc, accumulate);
 }
 
-// Runs work(lo, hi) over row blocks of [0, rows): the caller takes blocks, and
-// so do up to num_threads helpers on XLA's pool. A helper that starts after
-// all blocks are taken returns without touching `work`, so the caller can wait
-// only for blocks actually taken (no deadlock when the pool is busy).
+// Runs work(lo, hi) over row blocks of [0, rows), one per pool thread: the
+// caller takes blocks, and so do helpers scheduled on XLA's pool. A helper that
+// starts after all blocks are taken returns without touching `work`, so the
+// caller waits only for blocks being worked on (no deadlock when the pool is
+// busy, e.g. with another device's step).
 template <typename Work>
 void ParallelRows(ffi::ThreadPool& pool, int64_t rows, const Work& work) {
   const int64_t threads = std::max<int64_t>(1, pool.num_threads());
-  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(threads, rows / 16));
+  const int64_t blocks =
+      std::max<int64_t>(1, std::min<int64_t>(threads, rows / kMinRowsPerThread));
   if (blocks == 1) {
     work(0, rows);
     return;
@@ -212,9 +215,7 @@ void ParallelRows(ffi::ThreadPool& pool, int64_t rows, const Work& work) {
     }
   };
   for (int64_t h = 1; h < blocks; ++h) {
-    pool.Schedule([state, blocks, run] {
-      if (state->next.load() < blocks) run();
-    });
+    pool.Schedule([run] { run(); });
   }
   run();
   while (state->done.load(std::memory_order_acquire) < blocks) std::this_thread::yield();

@@ -69,21 +69,23 @@ def _build() -> Path:
 
 @functools.cache
 def available() -> bool:
-    """Whether the kernel is built and registered with XLA (False, with a warning, if not)."""
+    """Whether the kernel is built and registered with XLA; False (warned once) if not."""
     if os.environ.get("RNN_JAX_CPU_KERNEL", "1") == "0":
         return False
     try:
         lib = ctypes.cdll.LoadLibrary(str(_build()))
     except (OSError, RuntimeError, subprocess.CalledProcessError) as err:
-        detail = getattr(err, "stderr", "") or err
-        warnings.warn(f"rnn_jax: CPU LSTM kernel not built, using XLA loops ({detail})")
+        detail = str(getattr(err, "stderr", "") or err).strip()[-500:]  # the compiler's last words
+        warnings.warn(f"rnn_jax: CPU LSTM kernel not built, using XLA's loops ({detail})")
         return False
     for target, symbol in _TARGETS.items():
         jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol)), "cpu")
     return True
 
 
-def forward(xw, wh, b, h0, c0):
+def forward(
+    xw: jax.Array, wh: jax.Array, b: jax.Array, h0: jax.Array, c0: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``(gates, hs, cs)``: gate activations [T, B, 4H] and h, c [T, B, H] of every step.
 
     ``xw`` [T, B, 4H] is ``x_t W_x`` for all steps (without the bias ``b``).
@@ -103,7 +105,15 @@ def forward(xw, wh, b, h0, c0):
     return call(xw, wh, b, h0, c0)
 
 
-def backward(gates, cs, c0, wh, dys, dh_last, dc_last):
+def backward(
+    gates: jax.Array,
+    cs: jax.Array,
+    c0: jax.Array,
+    wh: jax.Array,
+    dys: jax.Array,
+    dh_last: jax.Array,
+    dc_last: jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``(dz, dh0, dc0)``: gate pre-activation gradients [T, B, 4H] and the initial carry's."""
     out = jax.ShapeDtypeStruct
     call = jax.ffi.ffi_call(

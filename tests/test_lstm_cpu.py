@@ -83,3 +83,10 @@ def test_gradients_equal_autodiff_in_float32(kernel):
 def test_switched_off_by_environment(monkeypatch):
     monkeypatch.setenv("RNN_JAX_CPU_KERNEL", "0")
     assert not lstm_cpu.available.__wrapped__()
+
+
+def test_without_a_compiler_warns_and_keeps_xla_loops(monkeypatch, tmp_path):
+    monkeypatch.setenv("RNN_JAX_CACHE", str(tmp_path))  # nothing cached there
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    with pytest.warns(UserWarning, match="XLA's loops"):
+        assert not lstm_cpu.available.__wrapped__()
