@@ -1,5 +1,6 @@
 """The compiled CPU kernel's LSTM loops equal XLA's, value for value."""
 
+import os
 import shutil
 
 import jax
@@ -17,6 +18,8 @@ SHAPES = [(3, 5, 4, 7), (4, 40, 3, 33)]
 
 @pytest.fixture(scope="module")
 def kernel():
+    if os.environ.get("RNN_JAX_CPU_KERNEL") == "0":
+        pytest.skip("switched off by RNN_JAX_CPU_KERNEL=0")
     if shutil.which("c++") is None and shutil.which("g++") is None:
         pytest.skip("no C++ compiler: the XLA loops run instead")
     assert lstm_cpu.available(), "the CPU kernel failed to build (see the warning)"
@@ -86,6 +89,7 @@ def test_switched_off_by_environment(monkeypatch):
 
 
 def test_without_a_compiler_warns_and_keeps_xla_loops(monkeypatch, tmp_path):
+    monkeypatch.delenv("RNN_JAX_CPU_KERNEL", raising=False)
     monkeypatch.setenv("RNN_JAX_CACHE", str(tmp_path))  # nothing cached there
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
     with pytest.warns(UserWarning, match="XLA's loops"):
