@@ -93,21 +93,21 @@ inline void ForwardUnits(float* z, const float* b, const float* c_prev, float* c
   Store(h + u, o * Tanh(c_new));
 }
 
-// One backward step for units [u, u + lanes) of one row: gate activations a
-// (4H, overwritten with dz), cell states, dy, and the carries dh, dc (dc is
-// updated to dc * f; dh is then recomputed by the caller's matmul).
+// One backward step for units [u, u + lanes) of one row: dz (4H) from the gate
+// activations a, cell states, dy and the carries dh, dc (dc is updated to
+// dc * f; dh is then recomputed by the caller's matmul).
 template <typename T>
-inline void BackwardUnits(float* a, const float* c_now, const float* c_prev, const float* dy,
-                          const float* dh, float* dc, int64_t hid, int64_t u) {
+inline void BackwardUnits(const float* a, float* dz, const float* c_now, const float* c_prev,
+                          const float* dy, const float* dh, float* dc, int64_t hid, int64_t u) {
   const T i = Load<T>(a + u), f = Load<T>(a + hid + u);
   const T g = Load<T>(a + 2 * hid + u), o = Load<T>(a + 3 * hid + u);
   const T tc = Tanh(Load<T>(c_now + u));
   const T dh_u = Load<T>(dh + u) + Load<T>(dy + u);
   const T dc_u = Load<T>(dc + u) + dh_u * o * (1.0f - tc * tc);
-  Store(a + u, dc_u * g * i * (1.0f - i));
-  Store(a + hid + u, dc_u * Load<T>(c_prev + u) * f * (1.0f - f));
-  Store(a + 2 * hid + u, dc_u * i * (1.0f - g * g));
-  Store(a + 3 * hid + u, dh_u * tc * o * (1.0f - o));
+  Store(dz + u, dc_u * g * i * (1.0f - i));
+  Store(dz + hid + u, dc_u * Load<T>(c_prev + u) * f * (1.0f - f));
+  Store(dz + 2 * hid + u, dc_u * i * (1.0f - g * g));
+  Store(dz + 3 * hid + u, dh_u * tc * o * (1.0f - o));
   Store(dc + u, dc_u * f);
 }
 
@@ -129,25 +129,23 @@ std::vector<float> Pack(const float* w, int64_t k_dim, int64_t n_dim, bool trans
   return out;
 }
 
-// C[MR, cols] (+)= A[MR, K] P[K, kNr] for one packed panel, cols <= kNr: the
+// C[MR, cols] = C0 + A[MR, K] P[K, kNr] for one packed panel, cols <= kNr,
+// where C0 is `init` (same row stride as C; it may be C itself) or zero: the
 // 2 * MR accumulators stay in registers for the whole K loop.
 template <int MR>
-void Tile(int64_t k_dim, const float* a, int64_t lda, const float* panel, float* c,
-          int64_t ldc, int64_t cols, bool accumulate) {
+void Tile(int64_t k_dim, const float* a, int64_t lda, const float* panel, const float* init,
+          float* c, int64_t ldc, int64_t cols) {
   alignas(64) float partial[MR][kNr];  // a panel cut short by the matrix edge
-  float* out[MR];
-  for (int r = 0; r < MR; ++r) {
-    out[r] = cols == kNr ? c + r * ldc : partial[r];
-    if (cols < kNr) {
-      std::memset(partial[r], 0, sizeof(partial[r]));
-      if (accumulate) std::memcpy(partial[r], c + r * ldc, cols * sizeof(float));
-    }
-  }
-  const bool load_c = accumulate || cols < kNr;
   v16 acc0[MR], acc1[MR];
   for (int r = 0; r < MR; ++r) {
-    acc0[r] = load_c ? Load<v16>(out[r]) : v16{};
-    acc1[r] = load_c ? Load<v16>(out[r] + 16) : v16{};
+    const float* from = init == nullptr ? nullptr : init + r * ldc;
+    if (cols < kNr) {
+      std::memset(partial[r], 0, sizeof(partial[r]));
+      if (from != nullptr) std::memcpy(partial[r], from, cols * sizeof(float));
+      from = partial[r];
+    }
+    acc0[r] = from == nullptr ? v16{} : Load<v16>(from);
+    acc1[r] = from == nullptr ? v16{} : Load<v16>(from + 16);
   }
   for (int64_t k = 0; k < k_dim; ++k) {
     const v16 w0 = Load<v16>(panel + k * kNr);
@@ -159,34 +157,39 @@ void Tile(int64_t k_dim, const float* a, int64_t lda, const float* panel, float*
     }
   }
   for (int r = 0; r < MR; ++r) {
-    Store(out[r], acc0[r]);
-    Store(out[r] + 16, acc1[r]);
+    float* to = cols == kNr ? c + r * ldc : partial[r];
+    Store(to, acc0[r]);
+    Store(to + 16, acc1[r]);
     if (cols < kNr) std::memcpy(c + r * ldc, partial[r], cols * sizeof(float));
   }
 }
 
 template <int MR>
 void Rows(int64_t k_dim, int64_t n_dim, const float* a, int64_t lda, const float* packed,
-          float* c, int64_t ldc, bool accumulate) {
+          const float* init, float* c, int64_t ldc) {
   for (int64_t p = 0; p * kNr < n_dim; ++p) {
-    Tile<MR>(k_dim, a, lda, packed + p * k_dim * kNr, c + p * kNr, ldc,
-             std::min<int64_t>(kNr, n_dim - p * kNr), accumulate);
+    Tile<MR>(k_dim, a, lda, packed + p * k_dim * kNr, init == nullptr ? nullptr : init + p * kNr,
+             c + p * kNr, ldc, std::min<int64_t>(kNr, n_dim - p * kNr));
   }
 }
 
-// C[m, n] (+)= A[m, k] W[k, n], W packed by Pack: tiles of kMr rows, then one
-// tile for the rows left over.
+// C[m, n] = C0 + A[m, k] W[k, n], W packed by Pack, C0 `init` (row stride ldc)
+// or zero when null: tiles of kMr rows, then one tile for the rows left over.
 void Gemm(int64_t m, int64_t k_dim, int64_t n_dim, const float* a, int64_t lda,
-          const float* packed, float* c, int64_t ldc, bool accumulate) {
-  using RowsFn = void (*)(int64_t, int64_t, const float*, int64_t, const float*, float*,
-                          int64_t, bool);
+          const float* packed, const float* init, float* c, int64_t ldc) {
+  using RowsFn = void (*)(int64_t, int64_t, const float*, int64_t, const float*, const float*,
+                          float*, int64_t);
   static constexpr RowsFn kLeftOver[kMr] = {nullptr,  Rows<1>, Rows<2>, Rows<3>,
                                             Rows<4>, Rows<5>, Rows<6>, Rows<7>};
   int64_t i = 0;
   for (; i + kMr <= m; i += kMr) {
-    Rows<kMr>(k_dim, n_dim, a + i * lda, lda, packed, c + i * ldc, ldc, accumulate);
+    Rows<kMr>(k_dim, n_dim, a + i * lda, lda, packed, init == nullptr ? nullptr : init + i * ldc,
+              c + i * ldc, ldc);
   }
-  if (i < m) kLeftOver[m - i](k_dim, n_dim, a + i * lda, lda, packed, c + i * ldc, ldc, accumulate);
+  if (i < m) {
+    kLeftOver[m - i](k_dim, n_dim, a + i * lda, lda, packed,
+                     init == nullptr ? nullptr : init + i * ldc, c + i * ldc, ldc);
+  }
 }
 
 // Runs work(lo, hi) over row blocks of [0, rows), one per pool thread: the
@@ -246,7 +249,6 @@ ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buff
   }
   const std::vector<float> packed = Pack(wh.typed_data(), hid, g4, /*transposed=*/false);
   float* a = gates->typed_data();
-  if (a != xw.typed_data()) std::memcpy(a, xw.typed_data(), xw.size_bytes());
   float* h_out = hs->typed_data();
   float* c_out = cs->typed_data();
   const float* b = bias.typed_data();
@@ -256,8 +258,8 @@ ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buff
       const float* h_prev = t == 0 ? h0.typed_data() : h_out + (t - 1) * batch * hid;
       const float* c_prev = t == 0 ? c0.typed_data() : c_out + (t - 1) * batch * hid;
       float* z = a + t * batch * g4;
-      Gemm(hi - lo, hid, g4, h_prev + lo * hid, hid, packed.data(), z + lo * g4, g4,
-           /*accumulate=*/true);
+      Gemm(hi - lo, hid, g4, h_prev + lo * hid, hid, packed.data(),
+           xw.typed_data() + t * batch * g4 + lo * g4, z + lo * g4, g4);
       for (int64_t r = lo; r < hi; ++r) {
         float* zr = z + r * g4;
         float* hr = h_out + (t * batch + r) * hid;
@@ -288,7 +290,6 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates,
   }
   const std::vector<float> packed = Pack(wh.typed_data(), g4, hid, /*transposed=*/true);
   float* dz = dz_out->typed_data();
-  if (dz != gates.typed_data()) std::memcpy(dz, gates.typed_data(), gates.size_bytes());
   float* dh = dh0->typed_data();
   float* dc = dc0->typed_data();
   std::memcpy(dh, dh_last.typed_data(), dh_last.size_bytes());
@@ -302,18 +303,19 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates,
       const float* c_prev = t == 0 ? c0.typed_data() : c_all + (t - 1) * batch * hid;
       float* d = dz + t * batch * g4;
       for (int64_t r = lo; r < hi; ++r) {
-        float* dr = d + r * g4;  // gate activations in, dz out
+        const float* ar = gates.typed_data() + (t * batch + r) * g4;
+        float* dr = d + r * g4;
         float* dhr = dh + r * hid;
         float* dcr = dc + r * hid;
         const float* dyr = dy + (t * batch + r) * hid;
         const float* cn = c_now + r * hid;
         const float* cp = c_prev + r * hid;
         int64_t u = 0;
-        for (; u + 16 <= hid; u += 16) BackwardUnits<v16>(dr, cn, cp, dyr, dhr, dcr, hid, u);
-        for (; u < hid; ++u) BackwardUnits<float>(dr, cn, cp, dyr, dhr, dcr, hid, u);
+        for (; u + 16 <= hid; u += 16) BackwardUnits<v16>(ar, dr, cn, cp, dyr, dhr, dcr, hid, u);
+        for (; u < hid; ++u) BackwardUnits<float>(ar, dr, cn, cp, dyr, dhr, dcr, hid, u);
       }
-      Gemm(hi - lo, g4, hid, d + lo * g4, g4, packed.data(), dh + lo * hid, hid,
-           /*accumulate=*/false);
+      Gemm(hi - lo, g4, hid, d + lo * g4, g4, packed.data(), /*init=*/nullptr, dh + lo * hid,
+           hid);
     }
   });
   return ffi::Error::Success();

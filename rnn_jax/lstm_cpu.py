@@ -99,7 +99,7 @@ def forward(
             out((t_len, batch, g4 // 4), xw.dtype),
             out((t_len, batch, g4 // 4), xw.dtype),
         ),
-        input_output_aliases={0: 0},
+        input_output_aliases={0: 0},  # gates overwrite xw where XLA can spare it
         vmap_method="sequential",
     )
     return call(xw, wh, b, h0, c0)
@@ -119,7 +119,7 @@ def backward(
     call = jax.ffi.ffi_call(
         "rnn_jax_lstm_backward",
         (out(gates.shape, gates.dtype), out(c0.shape, c0.dtype), out(c0.shape, c0.dtype)),
-        input_output_aliases={0: 0},
+        input_output_aliases={0: 0},  # dz overwrites the gates
         vmap_method="sequential",
     )
     return call(gates, cs, c0, wh, dys, dh_last, dc_last)
