@@ -30,30 +30,48 @@ namespace ffi = xla::ffi;
 
 namespace {
 
-typedef float v16 __attribute__((vector_size(64)));
-typedef float v16u __attribute__((vector_size(64), aligned(4)));
+// The widest float vector the target has (GCC/Clang vector extension), and a
+// register tile of kMr rows x 2 vectors: 2 * kMr accumulators plus 2 for the
+// weights must fit the vector registers (32 with AVX-512 and NEON, 16 with
+// AVX2 and SSE).
+#if defined(__AVX512F__)
+constexpr int kLanes = 16;
+constexpr int kMr = 8;
+#elif defined(__AVX__)
+constexpr int kLanes = 8;
+constexpr int kMr = 6;
+#elif defined(__aarch64__)
+constexpr int kLanes = 4;
+constexpr int kMr = 8;
+#else
+constexpr int kLanes = 4;
+constexpr int kMr = 6;
+#endif
+typedef float vec __attribute__((vector_size(4 * kLanes)));
+typedef float vec_unaligned __attribute__((vector_size(4 * kLanes), aligned(4)));
 
-constexpr int kNr = 32;  // columns per packed panel (two 16-float vectors)
-constexpr int kMr = 8;   // rows per register tile
+constexpr int kNr = 2 * kLanes;  // columns per packed panel
 constexpr int kMinRowsPerThread = 16;  // below this a thread's tiles are mostly edges
 
-// Loads and stores of one float or 16 (unaligned), so that the elementwise
-// code below serves both the 16-lane body and the tail of a row.
+// Loads and stores of one float or one vector (unaligned), so that the
+// elementwise code below serves both the vector body and the tail of a row.
 template <typename T> T Load(const float* p);
 template <> inline float Load<float>(const float* p) { return *p; }
-template <> inline v16 Load<v16>(const float* p) { return *reinterpret_cast<const v16u*>(p); }
+template <> inline vec Load<vec>(const float* p) {
+  return *reinterpret_cast<const vec_unaligned*>(p);
+}
 inline void Store(float* p, float v) { *p = v; }
-inline void Store(float* p, v16 v) { *reinterpret_cast<v16u*>(p) = v; }
+inline void Store(float* p, vec v) { *reinterpret_cast<vec_unaligned*>(p) = v; }
 
 inline float Clamp(float x, float lim) { return std::min(std::max(x, -lim), lim); }
-inline v16 Clamp(v16 x, float lim) {
-  const v16 hi = v16{} + lim, lo = -hi;
+inline vec Clamp(vec x, float lim) {
+  const vec hi = vec{} + lim, lo = -hi;
   x = x < lo ? lo : x;
   return x > hi ? hi : x;
 }
 
 // tanh as the rational approximation XLA and Eigen use (error below 4e-7), for
-// one float or 16 at once.
+// one float or a vector at once.
 template <typename T>
 inline T Tanh(T x) {
   x = Clamp(x, 7.90531110763549805f);
@@ -136,7 +154,7 @@ template <int MR>
 void Tile(int64_t k_dim, const float* a, int64_t lda, const float* panel, const float* init,
           float* c, int64_t ldc, int64_t cols) {
   alignas(64) float partial[MR][kNr];  // a panel cut short by the matrix edge
-  v16 acc0[MR], acc1[MR];
+  vec acc0[MR], acc1[MR];
   for (int r = 0; r < MR; ++r) {
     const float* from = init == nullptr ? nullptr : init + r * ldc;
     if (cols < kNr) {
@@ -144,12 +162,12 @@ void Tile(int64_t k_dim, const float* a, int64_t lda, const float* panel, const 
       if (from != nullptr) std::memcpy(partial[r], from, cols * sizeof(float));
       from = partial[r];
     }
-    acc0[r] = from == nullptr ? v16{} : Load<v16>(from);
-    acc1[r] = from == nullptr ? v16{} : Load<v16>(from + 16);
+    acc0[r] = from == nullptr ? vec{} : Load<vec>(from);
+    acc1[r] = from == nullptr ? vec{} : Load<vec>(from + kLanes);
   }
   for (int64_t k = 0; k < k_dim; ++k) {
-    const v16 w0 = Load<v16>(panel + k * kNr);
-    const v16 w1 = Load<v16>(panel + k * kNr + 16);
+    const vec w0 = Load<vec>(panel + k * kNr);
+    const vec w1 = Load<vec>(panel + k * kNr + kLanes);
     for (int r = 0; r < MR; ++r) {
       const float x = a[r * lda + k];
       acc0[r] += x * w0;
@@ -159,7 +177,7 @@ void Tile(int64_t k_dim, const float* a, int64_t lda, const float* panel, const 
   for (int r = 0; r < MR; ++r) {
     float* to = cols == kNr ? c + r * ldc : partial[r];
     Store(to, acc0[r]);
-    Store(to + 16, acc1[r]);
+    Store(to + kLanes, acc1[r]);
     if (cols < kNr) std::memcpy(c + r * ldc, partial[r], cols * sizeof(float));
   }
 }
@@ -173,22 +191,28 @@ void Rows(int64_t k_dim, int64_t n_dim, const float* a, int64_t lda, const float
   }
 }
 
+// Rows<rows> for the 1 .. R rows left after the full tiles.
+template <int R>
+void LeftOver(int64_t rows, int64_t k_dim, int64_t n_dim, const float* a, int64_t lda,
+              const float* packed, const float* init, float* c, int64_t ldc) {
+  if constexpr (R > 0) {
+    if (rows == R) return Rows<R>(k_dim, n_dim, a, lda, packed, init, c, ldc);
+    LeftOver<R - 1>(rows, k_dim, n_dim, a, lda, packed, init, c, ldc);
+  }
+}
+
 // C[m, n] = C0 + A[m, k] W[k, n], W packed by Pack, C0 `init` (row stride ldc)
 // or zero when null: tiles of kMr rows, then one tile for the rows left over.
 void Gemm(int64_t m, int64_t k_dim, int64_t n_dim, const float* a, int64_t lda,
           const float* packed, const float* init, float* c, int64_t ldc) {
-  using RowsFn = void (*)(int64_t, int64_t, const float*, int64_t, const float*, const float*,
-                          float*, int64_t);
-  static constexpr RowsFn kLeftOver[kMr] = {nullptr,  Rows<1>, Rows<2>, Rows<3>,
-                                            Rows<4>, Rows<5>, Rows<6>, Rows<7>};
   int64_t i = 0;
   for (; i + kMr <= m; i += kMr) {
     Rows<kMr>(k_dim, n_dim, a + i * lda, lda, packed, init == nullptr ? nullptr : init + i * ldc,
               c + i * ldc, ldc);
   }
   if (i < m) {
-    kLeftOver[m - i](k_dim, n_dim, a + i * lda, lda, packed,
-                     init == nullptr ? nullptr : init + i * ldc, c + i * ldc, ldc);
+    LeftOver<kMr - 1>(m - i, k_dim, n_dim, a + i * lda, lda, packed,
+                      init == nullptr ? nullptr : init + i * ldc, c + i * ldc, ldc);
   }
 }
 
@@ -266,7 +290,7 @@ ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buff
         float* cr = c_out + (t * batch + r) * hid;
         const float* cpr = c_prev + r * hid;
         int64_t u = 0;
-        for (; u + 16 <= hid; u += 16) ForwardUnits<v16>(zr, b, cpr, cr, hr, hid, u);
+        for (; u + kLanes <= hid; u += kLanes) ForwardUnits<vec>(zr, b, cpr, cr, hr, hid, u);
         for (; u < hid; ++u) ForwardUnits<float>(zr, b, cpr, cr, hr, hid, u);
       }
     }
@@ -311,7 +335,7 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates,
         const float* cn = c_now + r * hid;
         const float* cp = c_prev + r * hid;
         int64_t u = 0;
-        for (; u + 16 <= hid; u += 16) BackwardUnits<v16>(ar, dr, cn, cp, dyr, dhr, dcr, hid, u);
+        for (; u + kLanes <= hid; u += kLanes) BackwardUnits<vec>(ar, dr, cn, cp, dyr, dhr, dcr, hid, u);
         for (; u < hid; ++u) BackwardUnits<float>(ar, dr, cn, cp, dyr, dhr, dcr, hid, u);
       }
       Gemm(hi - lo, g4, hid, d + lo * g4, g4, packed.data(), /*init=*/nullptr, dh + lo * hid,

@@ -60,7 +60,7 @@ def _build() -> Path:
     lib.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=lib.parent) as tmp:
         out = Path(tmp) / lib.name
-        cmd = [cxx, "-O3", "-march=native", "-std=c++17", "-shared", "-fPIC"]
+        cmd = [cxx, "-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-Wno-psabi"]
         cmd += ["-isystem", jax.ffi.include_dir(), str(_SOURCE), "-o", str(out)]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
         os.replace(out, lib)  # atomic: a concurrent build or a crash leaves no half file
