@@ -335,7 +335,9 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates,
         const float* cn = c_now + r * hid;
         const float* cp = c_prev + r * hid;
         int64_t u = 0;
-        for (; u + kLanes <= hid; u += kLanes) BackwardUnits<vec>(ar, dr, cn, cp, dyr, dhr, dcr, hid, u);
+        for (; u + kLanes <= hid; u += kLanes) {
+          BackwardUnits<vec>(ar, dr, cn, cp, dyr, dhr, dcr, hid, u);
+        }
         for (; u < hid; ++u) BackwardUnits<float>(ar, dr, cn, cp, dyr, dhr, dcr, hid, u);
       }
       Gemm(hi - lo, g4, hid, d + lo * g4, g4, packed.data(), /*init=*/nullptr, dh + lo * hid,
