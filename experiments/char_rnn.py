@@ -16,6 +16,7 @@ reported; a temperature sampler continues the text from a prompt.
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -23,13 +24,12 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from rnn_jax import cli, plotting, rundir, train
+from rnn_jax import cli, experiment, sample, task
 from rnn_jax.data import text
-from rnn_jax.experiment import train_run
+from rnn_jax.errors import ConfigError
 from rnn_jax.models import SequenceModel
 
 EXPERIMENT = "char_rnn"
-BEST = "val/loss"
 SENTENCE = (
     "if you want to build a ship, don't drum up people together to collect wood and don't "
     "assign them tasks and work, but rather teach them to long for the endless immensity of "
@@ -48,7 +48,7 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig(train.StepConfig):
+class TrainConfig(task.TrainConfig):
     steps: int = 600
     """Optimizer steps."""
     batch_size: int = 32
@@ -79,13 +79,6 @@ class Config:
     """Prompt for sampling; default: the first window of the text."""
     seed: int = 0
     """Seed for initialisation, shuffling and sampling."""
-    workdir: str = "runs/char_rnn/default"
-    """Run directory: config, metrics, checkpoints, results."""
-    resume: bool = False
-    """Continue the run in --workdir from its latest checkpoint."""
-
-
-VOLATILE = ("workdir", "resume", "temperature", "sample_len", "prompt")
 
 
 class CharModel:
@@ -123,117 +116,107 @@ class CharModel:
         return xent, {"accuracy": acc}
 
     def rebuild(self, params, window: jax.Array, length: int) -> jax.Array:
-        """Greedy continuation of ``window [B, n]`` by ``length`` ids, sliding the window (scan)."""
-
-        def body(window, _):
-            nxt = jnp.argmax(self.logits(params, window)[:, -1], -1).astype(window.dtype)
-            return jnp.concatenate([window[:, 1:], nxt[:, None]], axis=1), nxt
-
-        _, out = jax.lax.scan(body, window, None, length=length)
-        return jnp.swapaxes(out, 0, 1)
+        """Greedy continuation of ``window [B, n]`` by ``length`` ids, sliding the window."""
+        predict = lambda w: self.logits(params, w)[:, -1]  # noqa: E731
+        return sample.sliding_window(predict, window, length, feedback=sample.greedy)
 
     def sample(self, params, prompt: jax.Array, key, length: int, temperature: float) -> jax.Array:
-        """Warm the state up on ``prompt [B, n]``, then sample ``length`` ids carrying it (scan)."""
-        carries, ys = self.rnn.features(params["net"], self.inputs(params, prompt))
-        logits = self.rnn.head_apply(params["net"], ys[:, -1])
-
-        def body(carry, key):
-            carries, logits = carry
-            nxt = jax.random.categorical(key, logits / temperature)
-            carries, logits = self.rnn.step(params["net"], carries, self.inputs(params, nxt))
-            return (carries, logits), nxt
-
-        _, out = jax.lax.scan(body, (carries, logits), jax.random.split(key, length))
-        return jnp.swapaxes(out, 0, 1)
+        """Warm the state up on ``prompt [B, n]``, then sample ``length`` ids carrying it."""
+        net = params["net"]
+        carries, logits = self.rnn.warm_up(net, self.inputs(params, prompt))
+        step = lambda c, ids: self.rnn.step(net, c, self.inputs(params, ids))  # noqa: E731
+        return sample.carry_forward(
+            step, carries, logits, length, feedback=sample.temperature(temperature), key=key
+        )
 
 
 def load_text(config: Config) -> str:
     if config.word is not None and config.text_file is not None:
-        raise ValueError("pass either --word or --text-file, not both")
+        raise ConfigError("pass either --word or --text-file, not both")
     if config.word is not None:
         if len(config.word) < 2:
-            raise ValueError(f"--word needs at least 2 characters, got {config.word!r}")
+            raise ConfigError(f"--word needs at least 2 characters, got {config.word!r}")
         return config.word
     if config.text_file:
         return text.read_text(config.text_file)
     return SENTENCE
 
 
-def train_and_evaluate(config: Config) -> dict:
-    """Train on the text's windows, rebuild the text from its first window, sample from it."""
+def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
+    """Windows of the text; the report rebuilds the text from its first window and samples."""
+    if config.temperature <= 0:
+        raise ConfigError(f"--temperature must be positive, got {config.temperature}")
     corpus = load_text(config)
     seq_len = len(corpus) - 1 if config.word is not None else config.seq_len
     vocab = text.Vocab.from_text(corpus)
     ids = vocab.encode(corpus)
     x, y = text.char_windows(ids, seq_len)
-    run_dir = rundir.prepare(
-        config.workdir, EXPERIMENT, config, resume=config.resume, volatile=VOLATILE
-    )
-    (run_dir / "vocab.json").write_text(json.dumps(vocab.chars))
     model = CharModel(config, vocab)
-    batch_size = min(config.train.batch_size, len(x))
     rebuild = jax.jit(model.rebuild, static_argnums=2)
-    sample = jax.jit(model.sample, static_argnums=3)
-    loss_sums = jax.jit(
-        lambda p, b: {"loss": model.loss(p, b)[0] * len(b["x"]), "count": len(b["x"])}
-    )
+    sampler = jax.jit(model.sample, static_argnums=(3, 4))
+    loss_sums = jax.jit(lambda p, b: model.loss(p, b)[0])
 
     def evaluate(params):
         # The task is to fit (and rebuild) this text, so it is also the validation data.
-        out = {"val": {"loss": float(loss_sums(params, {"x": x, "y": y})["loss"]) / len(x)}}
+        out = {"loss": float(loss_sums(params, {"x": x, "y": y}))}
         if config.word is not None:
             pred = np.asarray(jnp.argmax(model.logits(params, jnp.asarray(x[:1])), -1))[0]
             tqdm.write(f"prediction: {vocab.decode(pred)!r}")
         return out
 
+    def report(params, run_dir: Path) -> task.Report:
+        (run_dir / "vocab.json").write_text(json.dumps(vocab.chars))
+        first = jnp.asarray(ids[None, :seq_len])
+        rebuilt_ids = np.asarray(rebuild(params, first, len(ids) - seq_len))[0]
+        rebuilt = vocab.decode(np.concatenate([ids[:seq_len], rebuilt_ids]))
+        right = float(np.mean(rebuilt_ids == ids[seq_len:]))
+        prompt = config.prompt if config.prompt is not None else corpus[:seq_len]
+        prompt_ids = jnp.asarray(vocab.encode(prompt)[None])
+        key = jax.random.PRNGKey(config.seed + 1)
+        sampled = sampler(params, prompt_ids, key, config.sample_len, config.temperature)
+        text_out = prompt + vocab.decode(np.asarray(sampled)[0])
+        final_loss = float(loss_sums(params, {"x": x, "y": y}))
+        results = {
+            "final_loss": final_loss,
+            "rebuild_accuracy": right,
+            "rebuilt": rebuilt,
+            "sample": text_out,
+        }
+        summary = (
+            f"\nrebuilt from the first {seq_len} characters ({right:.1%} of the rest right):\n"
+            f"{rebuilt}\n\nsample (temperature {config.temperature}):\n{text_out}"
+        )
+        return task.Report(results, {"loss": final_loss}, summary)
+
     t = config.train
-    run = train_run(
+    return task.Task(
         experiment=EXPERIMENT,
-        run_dir=run_dir,
-        resume=config.resume,
-        init_params=lambda: model.init(jax.random.PRNGKey(config.seed)),
+        config=config,
+        init=model.init,
         loss_fn=model.loss,
-        tx=t.optimizer(t.steps),
-        train_arrays={"x": x, "y": y},
-        batch_size=batch_size,
-        total_steps=t.steps,
-        seed=config.seed,
-        devices=config.train.devices,
+        train_data={"x": x, "y": y},
+        batch_size=min(t.batch_size, len(x)),
+        steps=t.steps,
         evaluate=evaluate,
         eval_every=max(t.steps // 10, 1),
-        best_metric=BEST,
-        best_mode="min",
+        best="loss",
+        mode="min",
+        report=report,
+        curves=("loss", "accuracy"),
         log_every=max(t.steps // 10, 1),
         echo="loss",
     )
-    params = run.best_params
-    first = jnp.asarray(ids[None, :seq_len])
-    rebuilt_ids = np.asarray(rebuild(params, first, len(ids) - seq_len))[0]
-    rebuilt = vocab.decode(np.concatenate([ids[:seq_len], rebuilt_ids]))
-    right = float(np.mean(rebuilt_ids == ids[seq_len:]))
-    prompt = config.prompt if config.prompt is not None else corpus[:seq_len]
-    prompt_ids = jnp.asarray(vocab.encode(prompt)[None])
-    key = jax.random.PRNGKey(config.seed + 1)
-    sampled = sample(params, prompt_ids, key, config.sample_len, config.temperature)
-    text_out = prompt + vocab.decode(np.asarray(sampled)[0])
-    plotting.plot_curves(run.dir, ["loss", "accuracy"], run.dir / "figures" / "curves.png")
-    results = {
-        "best_step": run.best_step,
-        "final_loss": model.loss(params, {"x": jnp.asarray(x), "y": jnp.asarray(y)})[0].item(),
-        "rebuild_accuracy": right,
-        "rebuilt": rebuilt,
-        "sample": text_out,
-    }
-    (run.dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(
-        f"\nrebuilt from the first {seq_len} characters ({right:.1%} of the rest right):\n{rebuilt}"
-    )
-    print(f"\nsample (temperature {config.temperature}):\n{text_out}")
-    return results
+
+
+def train_and_evaluate(
+    config: Config, options: experiment.RunOptions = experiment.RunOptions()
+) -> dict:
+    """Train on the text's windows, rebuild the text from its first window, sample from it."""
+    return experiment.run(make_task(config, options), options)
 
 
 def main(args: list[str] | None = None) -> None:
-    cli.run(Config, train_and_evaluate, args)
+    cli.run(Config, experiment.RunOptions, train_and_evaluate, args)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ The model is chosen on a validation split carved from the training set; the
 test set is used once, for the final figures.
 """
 
-import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,13 +19,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import cli, plotting, rundir, train
+from rnn_jax import cli, experiment, plotting, pretrained, task, train
 from rnn_jax.data import mnist
-from rnn_jax.experiment import load_state, train_run
 from rnn_jax.models import SequenceModel, count_params
 
 EXPERIMENT = "mnist_classifier"
-BEST = "val/accuracy"
 
 
 @dataclass(frozen=True)
@@ -43,7 +39,7 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig(train.StepConfig):
+class TrainConfig(task.TrainConfig):
     epochs: int = 15
     """Passes over the training split."""
     batch_size: int = 128
@@ -68,18 +64,15 @@ class Config:
     train: TrainConfig = TrainConfig()
     seed: int = 0
     """Seed for initialisation, the validation split and shuffling."""
-    data_dir: str | None = None
-    """Folder with the four MNIST files, for offline use (else $RNN_JAX_MNIST_DIR, else
-    download)."""
-    workdir: str = "runs/mnist_classifier/default"
-    """Run directory: config, metrics, checkpoints, figures."""
-    resume: bool = False
-    """Continue the run in --workdir from its latest checkpoint."""
     synthetic: int = 0
     """Use N synthetic images instead of MNIST (smoke tests)."""
 
 
-VOLATILE = ("data_dir", "workdir", "resume")
+@dataclass(frozen=True)
+class Options(experiment.RunOptions):
+    data_dir: str | None = None
+    """Folder with the four MNIST files, for offline use (else $RNN_JAX_MNIST_DIR, else
+    download)."""
 
 
 def build_model(config: Config) -> SequenceModel:
@@ -92,26 +85,6 @@ def build_model(config: Config) -> SequenceModel:
         input_proj=m.input_proj,
         dropout=m.dropout,
     )
-
-
-def load_data(config: Config) -> dict[str, dict[str, np.ndarray]]:
-    """Train / val / test splits of uint8 images [N, 28, 28] and labels.
-
-    Also the generator's: its config has the same data fields.
-    """
-    return mnist.splits(
-        config.data_dir,
-        val_size=config.train.val_size,
-        seed=config.seed,
-        synthetic_size=config.synthetic,
-    )
-
-
-def pixels(images: jax.Array) -> jax.Array:
-    """uint8 images -> float32 in [0, 1] (float images are taken as already in [0, 1])."""
-    if images.dtype == jnp.uint8:
-        return images.astype(jnp.float32) / 255.0
-    return images.astype(jnp.float32)
 
 
 def random_shift(key: jax.Array, images: jax.Array, max_shift: int) -> jax.Array:
@@ -129,7 +102,7 @@ def make_fns(model: SequenceModel, shift: int = 0):
 
     def loss_fn(params, batch, key):
         key, shift_key = jax.random.split(key)
-        images = pixels(batch["image"])
+        images = mnist.pixels(batch["image"])
         if shift:
             images = random_shift(shift_key, images, shift)
         logits = model.apply_last(params, images, key=key)
@@ -139,7 +112,7 @@ def make_fns(model: SequenceModel, shift: int = 0):
 
     @jax.jit
     def eval_sums(params, batch):
-        logits = model.apply_last(params, pixels(batch["image"]))
+        logits = model.apply_last(params, mnist.pixels(batch["image"]))
         w = batch["weight"]
         xent = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
         correct = (jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
@@ -148,123 +121,107 @@ def make_fns(model: SequenceModel, shift: int = 0):
     @jax.jit
     def logits_per_row(params, images):
         """``[N, 28, 10]``: the prediction after reading rows 1..k, for every k at once."""
-        _, ys = model.features(params, pixels(images))
+        _, ys = model.features(params, mnist.pixels(images))
         return model.head_apply(params, ys)
 
     return loss_fn, eval_sums, logits_per_row
 
 
-def row_logits(logits_fn, params, images: np.ndarray, batch: int = 1000) -> np.ndarray:
-    return np.concatenate(
-        [np.asarray(logits_fn(params, images[i : i + batch])) for i in range(0, len(images), batch)]
+def make_task(config: Config, options: Options) -> task.Task:
+    """The classifier's training run: data, model, loss, validation, test report."""
+    data = mnist.splits(
+        options.data_dir,
+        val_size=config.train.val_size,
+        seed=config.seed,
+        synthetic_size=config.synthetic,
+    )
+    model = build_model(config)
+    loss_fn, eval_sums, logits_fn = make_fns(model, config.train.shift)
+    per_epoch = len(data["train"]["label"]) // max(config.train.batch_size, 1)
+
+    def report(params, run_dir: Path) -> task.Report:
+        test = train.evaluate(eval_sums, params, data["test"], 1000)
+        # Accuracy after reading only the first k rows, k = 1..28, and the confusion matrix.
+        images, labels = data["test"]["image"], data["test"]["label"]
+        logits = np.concatenate(
+            [
+                np.asarray(logits_fn(params, images[i : i + 1000]))
+                for i in range(0, len(images), 1000)
+            ]
+        )
+        acc_by_rows = (logits.argmax(-1) == labels[:, None]).mean(0)
+        confusion = np.zeros((10, 10), np.int64)
+        np.add.at(confusion, (labels, logits[:, -1].argmax(-1)), 1)
+        figures = run_dir / "figures"
+        plotting.plot_confusion(confusion, figures / "confusion.png", "test confusion (best model)")
+        plotting.plot_line(
+            range(1, 29),
+            {"test accuracy": acc_by_rows},
+            figures / "accuracy_vs_rows.png",
+            xlabel="rows read (k)",
+            ylabel="accuracy",
+            title="Classifying from the first k rows",
+        )
+        results = {
+            "test_accuracy": test["accuracy"],
+            "test_loss": test["loss"],
+            "accuracy_by_rows": [float(a) for a in acc_by_rows],
+            "params": count_params(params),
+        }
+        summary = f"test accuracy {test['accuracy']:.4f} ({results['params']} params)"
+        return task.Report(results, test, f"{summary}; figures in {figures}")
+
+    return task.Task(
+        experiment=EXPERIMENT,
+        config=config,
+        init=model.init,
+        loss_fn=loss_fn,
+        train_data=data["train"],
+        batch_size=config.train.batch_size,
+        steps=per_epoch * config.train.epochs,
+        evaluate=lambda params: train.evaluate(eval_sums, params, data["val"], 1000),
+        eval_every=max(per_epoch, 1),
+        best="accuracy",
+        mode="max",
+        report=report,
+        model=model,
+        curves=("loss", "accuracy"),
+        log_every=max(per_epoch // 4, 1),
+        steps_per_call=per_epoch if config.train.epoch_per_call else 1,
     )
 
 
-def train_and_evaluate(config: Config) -> dict:
+def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
     """Train, pick the best checkpoint on validation, and report it on the test set.
 
     Returns the results also written to ``results.json`` in the run directory.
     """
-    if config.train.epochs < 1 or config.train.batch_size < 1:
-        raise ValueError("--train.epochs and --train.batch-size must be positive")
-    run_dir = rundir.prepare(
-        config.workdir, EXPERIMENT, config, resume=config.resume, volatile=VOLATILE
-    )
-    data = load_data(config)
-    model = build_model(config)
-    per_epoch = len(data["train"]["label"]) // config.train.batch_size
-    if per_epoch == 0:
-        raise ValueError(
-            f"--train.batch-size {config.train.batch_size} exceeds the "
-            f"{len(data['train']['label'])} training images"
-        )
-    total = per_epoch * config.train.epochs
-    tx = config.train.optimizer(total)
-    loss_fn, eval_sums, logits_fn = make_fns(model, config.train.shift)
-    eval_batch = 1000
-
-    def evaluate(params):
-        return {"val": train.evaluate(eval_sums, params, data["val"], eval_batch)}
-
-    run = train_run(
-        experiment=EXPERIMENT,
-        run_dir=run_dir,
-        resume=config.resume,
-        init_params=lambda: model.init(jax.random.PRNGKey(config.seed)),
-        loss_fn=loss_fn,
-        tx=tx,
-        train_arrays=data["train"],
-        batch_size=config.train.batch_size,
-        total_steps=total,
-        seed=config.seed,
-        devices=config.train.devices,
-        evaluate=evaluate,
-        eval_every=per_epoch,
-        best_metric=BEST,
-        steps_per_call=per_epoch if config.train.epoch_per_call else 1,
-        log_every=max(per_epoch // 4, 1),
-    )
-    params = run.best_params
-    test = train.evaluate(eval_sums, params, data["test"], eval_batch)
-    val_accuracy = run.best_metrics[BEST]
-    rundir.MetricsLog(run.dir / "metrics.jsonl").write(run.best_step, "test", test)
-
-    # Accuracy after reading only the first k rows, k = 1..28, and the confusion matrix.
-    logits = row_logits(logits_fn, params, data["test"]["image"])
-    labels = data["test"]["label"]
-    acc_by_rows = (logits.argmax(-1) == labels[:, None]).mean(0)
-    confusion = np.zeros((10, 10), np.int64)
-    np.add.at(confusion, (labels, logits[:, -1].argmax(-1)), 1)
-    figures = run.dir / "figures"
-    plotting.plot_curves(run.dir, ["loss", "accuracy"], figures / "curves.png")
-    plotting.plot_confusion(confusion, figures / "confusion.png", "test confusion (best model)")
-    plotting.plot_line(
-        range(1, 29),
-        {"test accuracy": acc_by_rows},
-        figures / "accuracy_vs_rows.png",
-        xlabel="rows read (k)",
-        ylabel="accuracy",
-        title="Classifying from the first k rows",
-    )
-    results = {
-        "best_step": run.best_step,
-        "val_accuracy": val_accuracy,
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "accuracy_by_rows": [float(a) for a in acc_by_rows],
-        "params": count_params(params),
-    }
-    (run.dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(
-        f"best step {run.best_step}: val accuracy {val_accuracy:.4f}, test accuracy "
-        f"{test['accuracy']:.4f} ({results['params']} params); figures in {figures}"
-    )
-    return results
+    return experiment.run(make_task(config, options), options)
 
 
 class Classifier:
-    """A trained classifier loaded from its run directory.
+    """A trained classifier: from a run directory, or the one shipped with the package.
 
-    >>> clf = Classifier.load("runs/mnist_classifier/default")
+    >>> clf = Classifier.load("runs/mnist_classifier/default")   # or Classifier.pretrained()
     >>> clf.predict(images)          # uint8 [N, 28, 28] -> int [N]
     """
 
-    def __init__(self, config: Config, params, step: int):
-        self.config, self.params, self.step = config, params, step
-        self.model = build_model(config)
-        self._logits = jax.jit(lambda p, x: self.model.apply_last(p, pixels(x)))
+    def __init__(self, run: experiment.TrainedRun):
+        self.config, self.step = run.typed(Config), run.step
+        self.model = build_model(self.config)
+        like = jax.eval_shape(self.model.init, jax.random.PRNGKey(0))
+        experiment.check_params(run.params, like, run.source)
+        self.params = jax.tree.map(jnp.asarray, run.params)
+        self._logits = jax.jit(lambda p, x: self.model.apply_last(p, mnist.pixels(x)))
 
     @classmethod
     def load(cls, run_dir: str | Path, which: str = "best") -> "Classifier":
-        config = rundir.config_from_dict(Config, rundir.read_config(run_dir, EXPERIMENT))
-        config = dataclasses.replace(config, workdir=str(run_dir))
-        model = build_model(config)
-        tx = config.train.optimizer(1)
-        like = jax.eval_shape(
-            lambda: train.init_state(model.init(jax.random.PRNGKey(0)), tx, config.seed)
-        )
-        state, step = load_state(run_dir, like, best_metric=BEST, which=which)
-        return cls(config, state.params, step)
+        return cls(experiment.load_run(run_dir, EXPERIMENT, which))
+
+    @classmethod
+    def pretrained(cls) -> "Classifier":
+        """The default classifier trained by ``python -m experiments.mnist_classifier``."""
+        return cls(pretrained.load(EXPERIMENT))
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
@@ -277,7 +234,7 @@ class Classifier:
 
 
 def main(args: list[str] | None = None) -> None:
-    cli.run(Config, train_and_evaluate, args)
+    cli.run(Config, Options, train_and_evaluate, args)
 
 
 if __name__ == "__main__":

@@ -2,35 +2,22 @@
 
     python -m experiments.mnist_gen                               # train + evaluate (defaults)
     python -m experiments.mnist_gen --data-dir DIR                # offline: the 4 MNIST files
+    python -m experiments.mnist_gen --pretrained                  # the shipped model, no training
     python -m experiments.mnist_gen --mode window                 # the course's sliding window
     python -m experiments.mnist_gen --from RUN_DIR --generate     # reuse a trained run
     python -m experiments.mnist_gen --classifier RUN_DIR          # also: does the digit survive?
     python -m experiments.mnist_gen --help
 
-The model: 2 LSTM layers (128, 256), then Dense(100, relu), Dense(28). Two
-ways to generate with it (``--mode``):
-
-* ``teacher`` (default): read rows 1..t, predict row t+1; generate by carrying
-  the LSTM state forward and feeding each predicted row back in.
-* ``window`` (the course's): read a window of 14 consecutive rows, predict the
-  next; generate by sliding the window (drop the oldest row, append the
-  prediction), re-reading all 14 rows for every new row.
-
-And three training objectives (``--train.objective``):
-
-* ``next_row`` (the course's): the MSE of each next *real* row (teacher
-  forcing: every row of every image in one pass; window: one window each).
-* ``rollout`` (default): the MSE of the *generated* bottom half against the
-  real one, backpropagated through the generation itself, so the model is
-  trained on the inputs it sees when it generates (its own predictions).
-* ``both``: their sum.
-
-The bottom halves of all 10k test images are generated and scored by per-pixel
-MSE against the real ones, next to baselines computed in the same run.
+The model (2 LSTM layers of 128 and 256, Dense(100, relu), Dense(28)) generates
+in one of two ``--mode`` s: ``teacher`` carries the LSTM state forward and feeds each
+predicted row back in; ``window`` (the course's) re-reads a sliding window of 14
+rows for every new row. ``--train.objective``: ``next_row`` (the course's: the
+MSE of each next real row), ``rollout`` (default: the MSE of the generated bottom
+half, backpropagated through the generation), or ``both``. All 10k test bottom
+halves are generated and scored by per-pixel MSE next to four baselines.
 """
 
-import dataclasses
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -40,14 +27,13 @@ import jax.numpy as jnp
 import numpy as np
 import tyro
 
-from experiments import mnist_classifier
-from rnn_jax import cli, plotting, rundir, train
-from rnn_jax.baselines import knn_indices
-from rnn_jax.experiment import load_state, train_run
+from rnn_jax import cli, experiment, plotting, pretrained, sample, task
+from rnn_jax.baselines import completion_baselines
+from rnn_jax.data import mnist
+from rnn_jax.errors import ConfigError
 from rnn_jax.models import SequenceModel
 
 EXPERIMENT = "mnist_gen"
-BEST = "val/gen_mse"
 ROWS, GIVEN = 28, 14
 MODES = ("teacher", "window")
 OBJECTIVES = ("next_row", "rollout", "both")
@@ -66,11 +52,11 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig(train.StepConfig):
+class TrainConfig(task.TrainConfig):
     steps: int = 4000
     """Optimizer steps."""
     batch_size: int = 64
-    """Images (teacher) or windows (window) per step."""
+    """Images per step."""
     lr: float = 2e-3
     """Peak learning rate of Adam (the course: 5e-4, constant)."""
     objective: str = "rollout"
@@ -92,31 +78,25 @@ class Config:
     train: TrainConfig = TrainConfig()
     seed: int = 0
     """Seed for initialisation, the validation split and shuffling."""
-    data_dir: str | None = None
-    """Folder with the four MNIST files, for offline use (else $RNN_JAX_MNIST_DIR, else
-    download)."""
-    workdir: str = "runs/mnist_gen/default"
-    """Run directory: config, metrics, checkpoints, figures, results."""
-    resume: bool = False
-    """Continue the run in --workdir from its latest checkpoint."""
-    from_run: Annotated[str | None, tyro.conf.arg(name="from")] = None
-    """With --generate: a trained run directory to load instead of training."""
-    generate: bool = False
-    """Only generate and evaluate, from the run given by --from."""
-    classifier: str | None = None
-    """A mnist_classifier run directory: also report its accuracy on completed images."""
     synthetic: int = 0
     """Use N synthetic images instead of MNIST (smoke tests)."""
 
 
-VOLATILE = ("data_dir", "workdir", "resume", "from_run", "generate", "classifier")
-
-
-def build_model(config: Config) -> SequenceModel:
-    m = config.model
-    return SequenceModel(
-        in_dim=ROWS, out_dim=ROWS, cell=m.cell, hidden=tuple(m.hidden), head=tuple(m.head)
-    )
+@dataclass(frozen=True)
+class Options(experiment.RunOptions):
+    data_dir: str | None = None
+    """Folder with the four MNIST files, for offline use (else $RNN_JAX_MNIST_DIR, else
+    download)."""
+    from_run: Annotated[str | None, tyro.conf.arg(name="from")] = None
+    """With --generate: a trained run directory to load instead of training."""
+    generate: bool = False
+    """Only generate and evaluate, from the run given by --from."""
+    pretrained: bool = False
+    """Generate and evaluate with the model shipped in the package (no training); results
+    go to --workdir (default runs/mnist_gen/pretrained)."""
+    classifier: str | None = None
+    """A mnist_classifier run directory, or 'pretrained': also report its accuracy on the
+    completed images."""
 
 
 def take_windows(images: jax.Array, starts: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -129,33 +109,28 @@ def take_windows(images: jax.Array, starts: jax.Array) -> tuple[jax.Array, jax.A
     return chunk[:, :GIVEN], chunk[:, GIVEN]
 
 
-def teacher_pairs(images: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Teacher forcing: inputs rows 1..27, targets rows 2..28 (the inputs shifted by one row)."""
-    return images[:, :-1], images[:, 1:]
-
-
 class Completer:
-    """Model functions for one config: losses and jitted generation of bottom halves."""
+    """Model functions for one config: the loss and jitted generation of bottom halves."""
 
     def __init__(self, config: Config):
-        if config.mode not in MODES:
-            raise ValueError(f"unknown --mode {config.mode!r}; choose one of {MODES}")
-        if config.train.objective not in OBJECTIVES:
-            raise ValueError(
-                f"unknown --train.objective {config.train.objective!r}; choose one of {OBJECTIVES}"
-            )
-        if config.model.output not in ("sigmoid", "linear"):
-            raise ValueError(f"unknown --model.output {config.model.output!r}; sigmoid or linear")
-        self.config, self.model = config, build_model(config)
+        for name, value, known in (
+            ("--mode", config.mode, MODES),
+            ("--train.objective", config.train.objective, OBJECTIVES),
+            ("--model.output", config.model.output, ("sigmoid", "linear")),
+        ):
+            if value not in known:
+                raise ConfigError(f"unknown {name} {value!r}; choose one of {known}")
+        m = config.model
+        self.config = config
+        self.model = SequenceModel(ROWS, ROWS, cell=m.cell, hidden=tuple(m.hidden), head=m.head)
         self.complete = jax.jit(self._complete)
 
-    def out(self, z: jax.Array) -> jax.Array:
+    def out(self, z: jax.Array, key: jax.Array | None = None) -> jax.Array:
         return jax.nn.sigmoid(z) if self.config.model.output == "sigmoid" else z
 
     def loss_fn(self, params, batch, key):
-        images = mnist_classifier.pixels(batch["image"])
-        objective = self.config.train.objective
-        losses = {}
+        images = mnist.pixels(batch["image"])
+        objective, losses = self.config.train.objective, {}
         if objective in ("next_row", "both"):
             losses["next_row"] = self.next_row_loss(params, images, key)
         if objective in ("rollout", "both"):
@@ -166,7 +141,7 @@ class Completer:
     def next_row_loss(self, params, images, key):
         """MSE of the next real row: every row given rows 1..t (teacher), or a random window's."""
         if self.config.mode == "teacher":
-            xs, ys = teacher_pairs(images)
+            xs, ys = images[:, :-1], images[:, 1:]
             pred = self.out(self.model.apply_seq(params, xs))
         else:
             # One random window per image and step; over the run every window is drawn.
@@ -176,197 +151,158 @@ class Completer:
         return jnp.mean((pred - ys) ** 2)
 
     def _complete(self, params, top: jax.Array) -> jax.Array:
-        """Complete ``top [B, 14, 28]`` (floats in [0, 1]) to ``[B, 28, 28]`` by a ``lax.scan``."""
+        """Complete ``top [B, 14, 28]`` (floats in [0, 1]) to ``[B, 28, 28]`` (one scan)."""
         steps = ROWS - top.shape[1]
         if self.config.mode == "teacher":
-            carries, ys = self.model.features(params, top)
-            first = self.out(self.model.head_apply(params, ys[:, -1]))
-
-            def body(carry, _):
-                carries, row = carry
-                carries, z = self.model.step(params, carries, row)
-                nxt = self.out(z)
-                return (carries, nxt), row
-
-            _, rows = jax.lax.scan(body, (carries, first), None, length=steps)
+            carries, z = self.model.warm_up(params, top)
+            step = lambda c, row: self.model.step(params, c, row)  # noqa: E731
+            rows = sample.carry_forward(step, carries, z, steps, feedback=self.out)
         else:
-
-            def body(window, _):
-                row = self.out(self.model.apply_last(params, window))
-                return jnp.concatenate([window[:, 1:], row[:, None]], axis=1), row
-
-            _, rows = jax.lax.scan(body, top, None, length=steps)
-        bottom = jnp.clip(jnp.swapaxes(rows, 0, 1), 0.0, 1.0)
-        return jnp.concatenate([top, bottom], axis=1)
+            predict = lambda window: self.model.apply_last(params, window)  # noqa: E731
+            rows = sample.sliding_window(predict, top, steps, feedback=self.out)
+        return jnp.concatenate([top, jnp.clip(rows, 0.0, 1.0)], axis=1)
 
     def complete_all(self, params, images: np.ndarray, batch: int = 1000) -> np.ndarray:
         """Completions of the top halves of many uint8 images, as floats ``[N, 28, 28]``."""
-        out = []
-        for i in range(0, len(images), batch):
-            top = mnist_classifier.pixels(jnp.asarray(images[i : i + batch, :GIVEN]))
-            out.append(np.asarray(self.complete(params, top)))
-        return np.concatenate(out)
+        tops = [mnist.pixels(images[i : i + batch, :GIVEN]) for i in range(0, len(images), batch)]
+        return np.concatenate([np.asarray(self.complete(params, t)) for t in tops])
 
 
 def bottom_mse(generated: np.ndarray, images: np.ndarray) -> float:
     """Per-pixel MSE of the bottom halves (generated floats vs. real uint8 images)."""
-    real = images[:, GIVEN:].astype(np.float32) / 255.0
-    return float(np.mean((generated[:, GIVEN:] - real) ** 2))
+    return float(np.mean((generated[:, GIVEN:] - mnist.pixels(images[:, GIVEN:])) ** 2))
 
 
-def baselines(train_images: np.ndarray, test_images: np.ndarray) -> dict[str, np.ndarray]:
-    """Bottom halves ``[N, 14, 28]`` predicted by four non-neural baselines."""
-    tr = train_images.astype(np.float32) / 255.0
-    te = test_images.astype(np.float32) / 255.0
-    nn = knn_indices(tr[:, :GIVEN], te[:, :GIVEN], k=10)
-    n = len(te)
-    return {
-        "(a) mean training bottom half": np.broadcast_to(
-            tr[:, GIVEN:].mean(0), (n, ROWS - GIVEN, ROWS)
-        ),
-        "(b) repeat last given row": np.repeat(te[:, GIVEN - 1 : GIVEN], ROWS - GIVEN, axis=1),
-        "(c) nearest training image (top half)": tr[nn[:, 0], GIVEN:],
-        "(d) mean of 10 nearest": tr[nn, GIVEN:].mean(1),
-    }
-
-
-def fit(config: Config, data, completer: Completer) -> tuple[Path, object, int]:
-    """Train; returns the run directory, the best params by validation MSE, and its step."""
-    run_dir = rundir.prepare(
-        config.workdir, EXPERIMENT, config, resume=config.resume, volatile=VOLATILE
+def classifier(source: str) -> Callable[[np.ndarray], np.ndarray]:
+    """``images -> labels`` by a trained mnist_classifier run (or ``"pretrained"``, the shipped
+    one), through the loading API alone: the model the run saved, no experiment code."""
+    run = (
+        pretrained.load("mnist_classifier")
+        if source == "pretrained"
+        else experiment.load_run(source, "mnist_classifier")
     )
-    val_images = data["val"]["image"][:1000]
-
-    def evaluate(params):
-        gen = completer.complete_all(params, val_images)
-        return {"val": {"gen_mse": bottom_mse(gen, val_images)}}
-
-    run = train_run(
-        experiment=EXPERIMENT,
-        run_dir=run_dir,
-        resume=config.resume,
-        init_params=lambda: completer.model.init(jax.random.PRNGKey(config.seed)),
-        loss_fn=completer.loss_fn,
-        tx=config.train.optimizer(config.train.steps),
-        train_arrays={"image": data["train"]["image"]},
-        batch_size=config.train.batch_size,
-        total_steps=config.train.steps,
-        seed=config.seed,
-        devices=config.train.devices,
-        evaluate=evaluate,
-        eval_every=config.train.eval_every,
-        best_metric=BEST,
-        best_mode="min",
-        log_every=100,
+    logits = jax.jit(lambda p, x: run.model.apply_last(p, mnist.pixels(x)))
+    chunks = lambda x: [x[i : i + 1000] for i in range(0, len(x), 1000)]  # noqa: E731
+    return lambda x: np.concatenate(
+        [np.asarray(logits(run.params, c)).argmax(-1) for c in chunks(x)]
     )
-    plotting.plot_curves(run.dir, ["loss", "gen_mse"], run.dir / "figures" / "curves.png")
-    return run.dir, run.best_params, run.best_step
 
 
-def load_run(run_dir: str | Path) -> tuple[Config, object, int]:
-    """Config, best params and step of a trained mnist_gen run."""
-    config = rundir.config_from_dict(Config, rundir.read_config(run_dir, EXPERIMENT))
+def make_task(config: Config, options: Options) -> task.Task:
+    """Training on the top and bottom halves; validation and test by whole completions."""
     completer = Completer(config)
-    like = jax.eval_shape(
-        lambda: train.init_state(
-            completer.model.init(jax.random.PRNGKey(0)), config.train.optimizer(1), 0
-        )
+    data = mnist.splits(
+        options.data_dir,
+        val_size=config.train.val_size,
+        seed=config.seed,
+        synthetic_size=config.synthetic,
     )
-    state, step = load_state(run_dir, like, best_metric=BEST, best_mode="min")
-    return config, state.params, step
+    val = data["val"]["image"][:1000]
+
+    def report(params, run_dir: Path) -> task.Report:
+        test, labels = data["test"]["image"], data["test"]["label"]
+        generated = completer.complete_all(params, test)
+        table = {"model": bottom_mse(generated, test)}
+        guesses = completion_baselines(
+            mnist.pixels(data["train"]["image"]), mnist.pixels(test), GIVEN
+        )
+        for name, bottom in guesses.items():
+            table[name] = bottom_mse(
+                np.concatenate([mnist.pixels(test[:, :GIVEN]), bottom], 1), test
+            )
+        results = {"mode": config.mode, "test_bottom_mse": table, "n_test": len(test)}
+        lines = [f"\nper-pixel MSE of the generated bottom half, {len(test)} test images:"]
+        lines += [f"  {name:<40} {value:.4f}" for name, value in table.items()]
+        if options.classifier:
+            predict = classifier(options.classifier)
+            accuracy = {
+                "real images": float(np.mean(predict(test) == labels)),
+                "real top + generated bottom": float(np.mean(predict(generated) == labels)),
+            }
+            results["classifier_accuracy"] = accuracy
+            lines += [f"  classifier accuracy, {k:<27} {v:.4f}" for k, v in accuracy.items()]
+        pick = [int(np.flatnonzero(labels == c)[0]) for c in range(10) if np.any(labels == c)]
+        figure = plotting.plot_completions(
+            mnist.pixels(test[pick]),
+            GIVEN,
+            generated[pick],
+            labels[pick],
+            run_dir / "figures" / "completions.png",
+        )
+        results["figure"] = str(figure)
+        return task.Report(
+            results, {"gen_mse": table["model"]}, "\n".join([*lines, f"figure: {figure}"])
+        )
+
+    return task.Task(
+        experiment=EXPERIMENT,
+        config=config,
+        init=completer.model.init,
+        loss_fn=completer.loss_fn,
+        train_data={"image": data["train"]["image"]},
+        batch_size=config.train.batch_size,
+        steps=config.train.steps,
+        evaluate=lambda params: {"gen_mse": bottom_mse(completer.complete_all(params, val), val)},
+        eval_every=config.train.eval_every,
+        best="gen_mse",
+        mode="min",
+        report=report,
+        model=completer.model,
+        curves=("loss", "gen_mse"),
+    )
 
 
 class Generator:
-    """A trained generator loaded from its run directory.
+    """A trained generator: from a run directory, or the one shipped with the package.
 
-    >>> gen = Generator.load("runs/mnist_gen/default")
+    >>> gen = Generator.load("runs/mnist_gen/default")    # or Generator.pretrained()
     >>> gen.complete(top_halves)      # [N, 14, 28] in [0, 1] (or uint8) -> [N, 28, 28]
     """
 
-    def __init__(self, config: Config, params, step: int):
-        self.config, self.params, self.step = config, params, step
-        self.completer = Completer(config)
+    def __init__(self, run: experiment.TrainedRun):
+        self.run, self.config, self.step = run, run.typed(Config), run.step
+        self.completer = Completer(self.config)
+        like = jax.eval_shape(self.completer.model.init, jax.random.PRNGKey(0))
+        experiment.check_params(run.params, like, run.source)
+        self.params = jax.tree.map(jnp.asarray, run.params)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "Generator":
-        return cls(*load_run(run_dir))
+        return cls(experiment.load_run(run_dir, EXPERIMENT))
+
+    @classmethod
+    def pretrained(cls) -> "Generator":
+        """The default generator trained by ``python -m experiments.mnist_gen``."""
+        return cls(pretrained.load(EXPERIMENT))
 
     def complete(self, top: np.ndarray) -> np.ndarray:
         top = np.asarray(top)
         if top.ndim != 3 or top.shape[1:] != (GIVEN, ROWS):
             raise ValueError(f"expected top halves [N, {GIVEN}, {ROWS}], got shape {top.shape}")
-        return np.asarray(
-            self.completer.complete(self.params, mnist_classifier.pixels(jnp.asarray(top)))
-        )
+        return np.asarray(self.completer.complete(self.params, mnist.pixels(top)))
 
 
-def evaluate_completions(
-    config: Config, data, completer: Completer, params, run_dir: Path, step: int
-) -> dict:
-    """Generate all test bottom halves; score them against the baselines; draw the figures."""
-    test = data["test"]["image"]
-    generated = completer.complete_all(params, test)
-    table = {"model": bottom_mse(generated, test)}
-    for name, bottom in baselines(data["train"]["image"], test).items():
-        filled = np.concatenate([test[:, :GIVEN].astype(np.float32) / 255.0, bottom], axis=1)
-        table[name] = bottom_mse(filled, test)
-    results = {"step": step, "mode": config.mode, "test_bottom_mse": table, "n_test": len(test)}
-
-    if config.classifier:
-        clf = mnist_classifier.Classifier.load(config.classifier)
-        labels = data["test"]["label"]
-        results["classifier_accuracy"] = {
-            "real images": float(np.mean(clf.predict(test) == labels)),
-            "real top + generated bottom": float(np.mean(clf.predict(generated) == labels)),
-        }
-
-    labels = data["test"]["label"]
-    pick = [int(np.flatnonzero(labels == c)[0]) for c in range(10) if np.any(labels == c)]
-    figure = plotting.plot_completions(
-        test[pick].astype(np.float32) / 255.0,
-        GIVEN,
-        generated[pick],
-        labels[pick],
-        run_dir / "figures" / "completions.png",
-    )
-    results["figure"] = str(figure)
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    rundir.MetricsLog(run_dir / "metrics.jsonl").write(step, "test", {"gen_mse": table["model"]})
-    return results
-
-
-def print_results(results: dict) -> None:
-    print(f"\nper-pixel MSE of the generated bottom half, {results['n_test']} test images:")
-    for name, value in results["test_bottom_mse"].items():
-        print(f"  {name:<40} {value:.4f}")
-    for name, value in results.get("classifier_accuracy", {}).items():
-        print(f"  classifier accuracy, {name:<27} {value:.4f}")
-    print(f"figure: {results['figure']}")
-
-
-def train_and_evaluate(config: Config) -> dict:
-    """Train (or, with ``--generate``, load) a generator and evaluate it on the test set."""
-    if config.generate:
-        if not config.from_run:
-            raise ValueError("--generate needs --from RUN_DIR (a trained mnist_gen run)")
-        run_dir = Path(config.from_run)
-        saved, params, step = load_run(run_dir)
-        config = dataclasses.replace(saved, data_dir=config.data_dir, classifier=config.classifier)
-        data = mnist_classifier.load_data(config)
-        completer = Completer(config)
+def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
+    """Train a generator and evaluate it on the test set; with ``--generate`` or
+    ``--pretrained``, evaluate a trained one (its saved settings, not the flags')."""
+    if options.generate and options.pretrained:
+        raise ConfigError("pass --generate --from RUN_DIR or --pretrained, not both")
+    if not (options.generate or options.pretrained):
+        return experiment.run(make_task(config, options), options)
+    if options.pretrained:
+        gen = Generator.pretrained()
+        folder = Path(options.workdir or f"runs/{EXPERIMENT}/pretrained")
+        (folder / "figures").mkdir(parents=True, exist_ok=True)
+    elif not options.from_run:
+        raise ConfigError("--generate needs --from RUN_DIR (a trained mnist_gen run)")
     else:
-        completer = Completer(config)
-        if config.train.steps < 1 or config.train.batch_size < 1:
-            raise ValueError("--train.steps and --train.batch-size must be positive")
-        data = mnist_classifier.load_data(config)
-        run_dir, params, step = fit(config, data, completer)
-    results = evaluate_completions(config, data, completer, params, run_dir, step)
-    print_results(results)
-    return results
+        gen, folder = Generator.load(options.from_run), Path(options.from_run)
+    saved = make_task(gen.config, options)
+    return experiment.report(saved, folder, gen.params, gen.step, gen.run.metrics)
 
 
 def main(args: list[str] | None = None) -> None:
-    cli.run(Config, train_and_evaluate, args)
+    cli.run(Config, Options, train_and_evaluate, args)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ input window, for one window and recursively for 25 windows. MSEs are in
 units of the training segment's variance (z-scored signal).
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,13 +22,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax import baselines, cli, plotting, rundir, train
+from rnn_jax import baselines, cli, experiment, plotting, sample, task, train
 from rnn_jax.data import signals
-from rnn_jax.experiment import train_run
 from rnn_jax.models import SequenceModel
 
 EXPERIMENT = "signal_forecast"
-BEST = "val/mse"
 
 
 @dataclass(frozen=True)
@@ -63,7 +60,7 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig(train.StepConfig):
+class TrainConfig(task.TrainConfig):
     epochs: int = 30
     """Passes over the training windows."""
     batch_size: int = 32
@@ -88,13 +85,6 @@ class Config:
     eval: EvalConfig = EvalConfig()
     seed: int = 0
     """Seed for the synthetic signal, initialisation and shuffling."""
-    workdir: str = "runs/signal_forecast/default"
-    """Run directory: config, metrics, checkpoints, figures, results."""
-    resume: bool = False
-    """Continue the run in --workdir from its latest checkpoint."""
-
-
-VOLATILE = ("workdir", "resume")
 
 
 def build_model(config: Config) -> SequenceModel:
@@ -146,53 +136,8 @@ def make_fns(model: SequenceModel):
     return loss_fn, eval_sums, predict
 
 
-def make_recursive(model: SequenceModel, n_windows: int):
-    """Jitted recursive forecast ``[B, steps, features] -> [B, n_windows, features]`` (lax.scan)."""
-
-    @jax.jit
-    def recursive(params, window):
-        def body(window, _):
-            pred = model.apply_last(params, window)
-            return jnp.concatenate([window[:, 1:], pred[:, None]], axis=1), pred
-
-        _, preds = jax.lax.scan(body, window, None, length=n_windows)
-        return jnp.swapaxes(preds, 0, 1)
-
-    return recursive
-
-
-def recursive_baseline(predict, window: np.ndarray, n_windows: int) -> np.ndarray:
-    """Recursive forecasts of a numpy predictor ``[B, L] -> [B, features]``."""
-    out = []
-    for _ in range(n_windows):
-        pred = predict(window.reshape(len(window), -1))
-        out.append(pred)
-        window = np.concatenate([window[:, 1:], pred[:, None]], axis=1)
-    return np.stack(out, axis=1)
-
-
 def batched(fn, x: np.ndarray, size: int = 1024) -> np.ndarray:
     return np.concatenate([np.asarray(fn(x[i : i + size])) for i in range(0, len(x), size)])
-
-
-def fit_baselines(data: dict, config: Config) -> dict:
-    """Baseline predictors ``[N, steps*features] -> [N, features]`` fitted on training data."""
-    d = config.data
-    length, h = d.steps * d.features, d.features
-    period = baselines.estimate_period(data["train"]["signal"], min_lag=h // 2, max_lag=length)
-    x_tr = data["train"]["x"].reshape(len(data["train"]["x"]), -1)
-    x_va = data["val"]["x"].reshape(len(data["val"]["x"]), -1)
-    best = None
-    for ridge in (1e-6, 1e-4, 1e-2):  # chosen on the validation segment
-        ar = baselines.LinearAR(ridge).fit(x_tr, data["train"]["y"])
-        mse = float(np.mean((ar.predict(x_va) - data["val"]["y"]) ** 2))
-        if best is None or mse < best[0]:
-            best = (mse, ar)
-    return {
-        "persistence": lambda x: baselines.persistence(x, h),
-        f"seasonal naive (period {period})": lambda x: baselines.seasonal_naive(x, h, period),
-        f"linear AR (ridge {best[1].ridge:g})": best[1].predict,
-    }
 
 
 def evaluate_test(config: Config, data: dict, params, model: SequenceModel, run_dir: Path) -> dict:
@@ -200,7 +145,14 @@ def evaluate_test(config: Config, data: dict, params, model: SequenceModel, run_
     d, e = config.data, config.eval
     _, _, predict = make_fns(model)
     test = data["test"]
-    methods = fit_baselines(data, config)
+    flat_x = lambda split: data[split]["x"].reshape(len(data[split]["x"]), -1)  # noqa: E731
+    methods = baselines.forecasters(
+        flat_x("train"),
+        data["train"]["y"],
+        flat_x("val"),
+        data["val"]["y"],
+        data["train"]["signal"],
+    )
     flat = test["x"].reshape(len(test["x"]), -1)
     one = {"model": batched(lambda x: predict(params, x), test["x"])}
     one.update({name: fn(flat) for name, fn in methods.items()})
@@ -219,10 +171,14 @@ def evaluate_test(config: Config, data: dict, params, model: SequenceModel, run_
     truth = np.stack([z[s + length : s + span] for s in starts]).reshape(
         -1, e.recursive_windows, d.features
     )
-    recursive = make_recursive(model, e.recursive_windows)
+    recursive = jax.jit(
+        lambda p, w: sample.sliding_window(
+            lambda window: model.apply_last(p, window), w, e.recursive_windows
+        )
+    )
     rec = {"model": np.asarray(recursive(params, jnp.asarray(window)))}
     rec.update(
-        {name: recursive_baseline(fn, window, e.recursive_windows) for name, fn in methods.items()}
+        {name: baselines.recursive(fn, window, e.recursive_windows) for name, fn in methods.items()}
     )
     by_horizon = {name: np.mean((p - truth) ** 2, axis=(0, 2)).tolist() for name, p in rec.items()}
 
@@ -262,69 +218,62 @@ def evaluate_test(config: Config, data: dict, params, model: SequenceModel, run_
     }
 
 
-def train_and_evaluate(config: Config) -> dict:
-    """Train the forecaster, pick the best checkpoint on validation, report the test segment."""
-    if config.train.epochs < 1 or config.train.batch_size < 1:
-        raise ValueError("--train.epochs and --train.batch-size must be positive")
-    run_dir = rundir.prepare(
-        config.workdir, EXPERIMENT, config, resume=config.resume, volatile=VOLATILE
-    )
+def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
+    """The forecaster's training run: windows of the signal, the model, the test report."""
     data = prepare_data(config)
     model = build_model(config)
     loss_fn, eval_sums, _ = make_fns(model)
-    n_train = len(data["train"]["x"])
-    per_epoch = n_train // config.train.batch_size
-    if per_epoch == 0:
-        raise ValueError(f"--train.batch-size exceeds the {n_train} training windows")
-    total = per_epoch * config.train.epochs
-    t = config.train
-    tx = t.optimizer(total)
-    run = train_run(
+    per_epoch = len(data["train"]["x"]) // max(config.train.batch_size, 1)
+    val = {k: data["val"][k] for k in "xy"}
+
+    def report(params, run_dir: Path) -> task.Report:
+        results = evaluate_test(config, data, params, model, run_dir)
+        return task.Report(
+            results, {"mse": results["one_window_mse"]["model"]}, summary(results, run_dir)
+        )
+
+    return task.Task(
         experiment=EXPERIMENT,
-        run_dir=run_dir,
-        resume=config.resume,
-        init_params=lambda: model.init(jax.random.PRNGKey(config.seed)),
+        config=config,
+        init=model.init,
         loss_fn=loss_fn,
-        tx=tx,
-        train_arrays={"x": data["train"]["x"], "y": data["train"]["y"]},
-        batch_size=t.batch_size,
-        total_steps=total,
-        seed=config.seed,
-        devices=config.train.devices,
-        evaluate=lambda p: {
-            "val": train.evaluate(eval_sums, p, {k: data["val"][k] for k in "xy"}, 512)
-        },
-        eval_every=per_epoch,
-        best_metric=BEST,
-        best_mode="min",
+        train_data={k: data["train"][k] for k in "xy"},
+        batch_size=config.train.batch_size,
+        steps=per_epoch * config.train.epochs,
+        evaluate=lambda params: train.evaluate(eval_sums, params, val, 512),
+        eval_every=max(per_epoch, 1),
+        best="mse",
+        mode="min",
+        report=report,
+        model=model,
+        curves=("loss", "mse"),
         log_every=max(per_epoch // 2, 1),
     )
-    plotting.plot_curves(run.dir, ["loss", "mse"], run.dir / "figures" / "curves.png")
-    results = {
-        "best_step": run.best_step,
-        **evaluate_test(config, data, run.best_params, model, run.dir),
-    }
-    (run.dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    rundir.MetricsLog(run.dir / "metrics.jsonl").write(
-        run.best_step, "test", {"mse": results["one_window_mse"]["model"]}
-    )
-    print_results(results, run.dir)
-    return results
 
 
-def print_results(results: dict, run_dir: Path) -> None:
-    print(f"\ntest MSE (z-scored; x {results['train_std'] ** 2:.3g} for raw units):")
-    print(
-        f"  {'method':<32}{'one window':>12}{'recursive, all':>16}{'window 1':>10}{'window 25':>10}"
-    )
+def train_and_evaluate(
+    config: Config, options: experiment.RunOptions = experiment.RunOptions()
+) -> dict:
+    """Train the forecaster, pick the best checkpoint on validation, report the test segment."""
+    return experiment.run(make_task(config, options), options)
+
+
+def summary(results: dict, run_dir: Path) -> str:
+    lines = [
+        f"\ntest MSE (z-scored; x {results['train_std'] ** 2:.3g} for raw units):",
+        f"  {'method':<32}{'one window':>12}{'recursive, all':>16}"
+        f"{'window 1':>10}{'window 25':>10}",
+    ]
     for name, mse in results["one_window_mse"].items():
         rec = results["recursive_mse_by_window"][name]
-        print(f"  {name:<32}{mse:>12.4f}{np.mean(rec):>16.4f}{rec[0]:>10.4f}{rec[-1]:>10.4f}")
-    print(f"figures in {run_dir / 'figures'}")
+        lines.append(
+            f"  {name:<32}{mse:>12.4f}{np.mean(rec):>16.4f}{rec[0]:>10.4f}{rec[-1]:>10.4f}"
+        )
+    return "\n".join([*lines, f"figures in {run_dir / 'figures'}"])
 
 
 def main(args: list[str] | None = None) -> None:
-    cli.run(Config, train_and_evaluate, args)
+    cli.run(Config, experiment.RunOptions, train_and_evaluate, args)
 
 
 if __name__ == "__main__":

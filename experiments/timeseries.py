@@ -12,19 +12,17 @@ from t in [0, 24), validation from [24, 27), and the held-out test window and
 the generated ("creative") sequence from [27, 30] and beyond.
 """
 
-import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax import cli, plotting, rundir, train
-from rnn_jax.experiment import train_run
+from rnn_jax import cli, experiment, plotting, sample, task, train
 from rnn_jax.models import SequenceModel
 
 EXPERIMENT = "timeseries"
-BEST = "val/mse"
 RESOLUTION = 0.1
 SPLITS = {"train": (0.0, 24.0), "val": (24.0, 27.0), "test": (27.0, 30.0)}
 
@@ -52,7 +50,7 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig(train.StepConfig):
+class TrainConfig(task.TrainConfig):
     steps: int = 1500
     """Iterations (MSE printed every 100, like the course's log)."""
     batch_size: int = 50
@@ -79,10 +77,6 @@ class Config:
     """Steps of the generated sequence, seeded with 20 real steps."""
     seed: int = 0
     """Seed for the windows, initialisation and shuffling."""
-    workdir: str = "runs/timeseries/default"
-    """Run directory: config, metrics, checkpoints, figures, results."""
-    resume: bool = False
-    """Continue the run in --workdir from its latest checkpoint."""
 
 
 def build_model(config: Config) -> SequenceModel:
@@ -96,26 +90,17 @@ def make_generator(model: SequenceModel, length: int):
 
     @jax.jit
     def generate(params, seed):
-        carries, ys = model.features(params, seed)
-        first = model.head_apply(params, ys[:, -1])
-
-        def body(carry, _):
-            carries, x = carry
-            carries, y = model.step(params, carries, x)
-            return (carries, y), x
-
-        _, out = jax.lax.scan(body, (carries, first), None, length=length)
-        return jnp.swapaxes(out, 0, 1)
+        carries, y = model.warm_up(params, seed)
+        step = lambda c, x: model.step(params, c, x)  # noqa: E731
+        return sample.carry_forward(step, carries, y, length)
 
     return generate
 
 
-def train_and_evaluate(config: Config) -> dict:
-    """Train, keep the best checkpoint on validation windows, draw the figures."""
+def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
+    """Random training and validation windows; the report draws a held-out window and a
+    generated sequence."""
     t = config.train
-    run_dir = rundir.prepare(
-        config.workdir, EXPERIMENT, config, resume=config.resume, volatile=("workdir", "resume")
-    )
     x_tr, y_tr = random_windows(t.windows, config.steps, SPLITS["train"], config.seed)
     x_va, y_va = random_windows(1000, config.steps, SPLITS["val"], config.seed + 1)
     model = build_model(config)
@@ -128,67 +113,69 @@ def train_and_evaluate(config: Config) -> dict:
         err = jnp.mean((model.apply_seq(params, batch["x"]) - batch["y"]) ** 2, axis=(1, 2))
         return {"mse": jnp.sum(batch["weight"] * err), "count": jnp.sum(batch["weight"])}
 
-    run = train_run(
+    def report(params, run_dir: Path) -> task.Report:
+        figures = run_dir / "figures"
+        # A held-out test window, and a generated sequence seeded with 20 real test steps.
+        t_test = SPLITS["test"][0] + 0.2 + np.arange(config.steps + 1) * RESOLUTION
+        window = series(t_test).astype(np.float32)
+        pred = np.asarray(model.apply_seq(params, jnp.asarray(window[None, :-1, None])))[0, :, 0]
+        test_mse = float(np.mean((pred - window[1:]) ** 2))
+        plotting.plot_line(
+            t_test[1:],
+            {"target": window[1:], "prediction": pred},
+            figures / "prediction.png",
+            xlabel="t",
+            ylabel="value",
+            title=f"Held-out window (MSE {test_mse:.4f})",
+        )
+        t_gen = t_test[0] + np.arange(config.steps + config.generate) * RESOLUTION
+        seed = series(t_gen[: config.steps]).astype(np.float32)[None, :, None]
+        generate = make_generator(model, config.generate)
+        generated = np.asarray(generate(params, jnp.asarray(seed)))[0, :, 0]
+        truth = series(t_gen[config.steps :])
+        plotting.plot_line(
+            t_gen[config.steps :],
+            {"true series": truth, "generated": generated},
+            figures / "generated.png",
+            xlabel="t",
+            ylabel="value",
+            title=f"Creative mode: {config.generate} steps from 20 real ones",
+        )
+        results = {
+            "test_window_mse": test_mse,
+            "generated_mse_first_20": float(np.mean((generated[:20] - truth[:20]) ** 2)),
+        }
+        summary = f"held-out window MSE {test_mse:.4f}; figures in {figures}"
+        return task.Report(results, {"mse": test_mse}, summary)
+
+    return task.Task(
         experiment=EXPERIMENT,
-        run_dir=run_dir,
-        resume=config.resume,
-        init_params=lambda: model.init(jax.random.PRNGKey(config.seed)),
+        config=config,
+        init=model.init,
         loss_fn=loss_fn,
-        tx=t.optimizer(t.steps),
-        train_arrays={"x": x_tr, "y": y_tr},
+        train_data={"x": x_tr, "y": y_tr},
         batch_size=t.batch_size,
-        total_steps=t.steps,
-        seed=config.seed,
-        devices=config.train.devices,
-        evaluate=lambda p: {"val": train.evaluate(eval_sums, p, {"x": x_va, "y": y_va}, 500)},
+        steps=t.steps,
+        evaluate=lambda p: train.evaluate(eval_sums, p, {"x": x_va, "y": y_va}, 500),
         eval_every=max(t.steps // 5, 1),
-        best_metric=BEST,
-        best_mode="min",
-        log_every=100,
+        best="mse",
+        mode="min",
+        report=report,
+        model=model,
+        curves=("loss", "mse"),
         echo="MSE",
     )
-    params, figures = run.best_params, run.dir / "figures"
 
-    # A held-out test window, and a generated sequence seeded with 20 real test steps.
-    t_test = SPLITS["test"][0] + 0.2 + np.arange(config.steps + 1) * RESOLUTION
-    window = series(t_test).astype(np.float32)
-    pred = np.asarray(model.apply_seq(params, jnp.asarray(window[None, :-1, None])))[0, :, 0]
-    test_mse = float(np.mean((pred - window[1:]) ** 2))
-    plotting.plot_line(
-        t_test[1:],
-        {"target": window[1:], "prediction": pred},
-        figures / "prediction.png",
-        xlabel="t",
-        ylabel="value",
-        title=f"Held-out window (MSE {test_mse:.4f})",
-    )
-    t_gen = t_test[0] + np.arange(config.steps + config.generate) * RESOLUTION
-    seed = series(t_gen[: config.steps]).astype(np.float32)[None, :, None]
-    generated = np.asarray(make_generator(model, config.generate)(params, jnp.asarray(seed)))[
-        0, :, 0
-    ]
-    truth = series(t_gen[config.steps :])
-    plotting.plot_line(
-        t_gen[config.steps :],
-        {"true series": truth, "generated": generated},
-        figures / "generated.png",
-        xlabel="t",
-        ylabel="value",
-        title=f"Creative mode: {config.generate} steps from 20 real ones",
-    )
-    plotting.plot_curves(run.dir, ["loss", "mse"], figures / "curves.png")
-    results = {
-        "best_step": run.best_step,
-        "test_window_mse": test_mse,
-        "generated_mse_first_20": float(np.mean((generated[:20] - truth[:20]) ** 2)),
-    }
-    (run.dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"held-out window MSE {test_mse:.4f}; figures in {figures}")
-    return results
+
+def train_and_evaluate(
+    config: Config, options: experiment.RunOptions = experiment.RunOptions()
+) -> dict:
+    """Train, keep the best checkpoint on validation windows, draw the figures."""
+    return experiment.run(make_task(config, options), options)
 
 
 def main(args: list[str] | None = None) -> None:
-    cli.run(Config, train_and_evaluate, args)
+    cli.run(Config, experiment.RunOptions, train_and_evaluate, args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Non-neural baselines that a model's figures are measured against."""
 
+from collections.abc import Callable
 from functools import partial
 
 import jax
@@ -29,6 +30,22 @@ def knn_indices(
         for i in range(0, len(q), chunk)
     ]
     return np.concatenate(out)
+
+
+def completion_baselines(
+    train_nrc: np.ndarray, test_nrc: np.ndarray, given: int
+) -> dict[str, np.ndarray]:
+    """The rows after the first ``given`` of each test image ``[N, R, C]`` (floats), predicted
+    four ways from the training images: their mean, the last given row repeated, the nearest
+    training image's (by the given rows), and the mean of the 10 nearest."""
+    nn = knn_indices(train_nrc[:, :given], test_nrc[:, :given], k=10)
+    rest = test_nrc[:, given:].shape
+    return {
+        "(a) mean training bottom half": np.broadcast_to(train_nrc[:, given:].mean(0), rest),
+        "(b) repeat last given row": np.repeat(test_nrc[:, given - 1 : given], rest[1], axis=1),
+        "(c) nearest training image (top half)": train_nrc[nn[:, 0], given:],
+        "(d) mean of 10 nearest": train_nrc[nn, given:].mean(1),
+    }
 
 
 # --- forecasting ----------------------------------------------------------------
@@ -70,3 +87,37 @@ class LinearAR:
 
     def predict(self, x_nl: np.ndarray) -> np.ndarray:
         return (x_nl @ self.w[:-1] + self.w[-1]).astype(np.float32)
+
+
+def forecasters(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    train_signal: np.ndarray,
+) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Persistence, seasonal naive and ridge linear AR as predictors ``[N, L] -> [N, H]``, fitted
+    on the training windows (``x [N, L]``, ``y [N, H]``); the period comes from the training
+    signal's autocorrelation, the ridge from the validation windows."""
+    length, h = train_x.shape[1], train_y.shape[1]
+    period = estimate_period(train_signal, min_lag=h // 2, max_lag=length)
+    fits = [LinearAR(ridge).fit(train_x, train_y) for ridge in (1e-6, 1e-4, 1e-2)]
+    ar = min(fits, key=lambda m: float(np.mean((m.predict(val_x) - val_y) ** 2)))
+    return {
+        "persistence": lambda x: persistence(x, h),
+        f"seasonal naive (period {period})": lambda x: seasonal_naive(x, h, period),
+        f"linear AR (ridge {ar.ridge:g})": ar.predict,
+    }
+
+
+def recursive(
+    predict: Callable[[np.ndarray], np.ndarray], window: np.ndarray, n: int
+) -> np.ndarray:
+    """``n`` recursive forecasts of a numpy predictor ``[B, L] -> [B, H]`` from windows
+    ``[B, S, H]`` (``L = S * H``): each forecast slides in as the newest step."""
+    out = []
+    for _ in range(n):
+        pred = predict(window.reshape(len(window), -1))
+        out.append(pred)
+        window = np.concatenate([window[:, 1:], pred[:, None]], axis=1)
+    return np.stack(out, axis=1)

@@ -20,14 +20,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rnn_jax.typing import Carry, Hidden, Params, PRNGKey, Step
-
-
-class LSTMCarry(NamedTuple):
-    """LSTM state: hidden output ``h`` and cell state ``c``, both ``[*B, H]``."""
-
-    h: jax.Array
-    c: jax.Array
+from rnn_jax.errors import ConfigError
+from rnn_jax.lstm.fused import lstm_scan
+from rnn_jax.typing import Carry, Hidden, LSTMCarry, Params, PRNGKey, Step
 
 
 class Cell(NamedTuple):
@@ -40,6 +35,10 @@ class Cell(NamedTuple):
       project: ``(params, x[..., D]) -> xw[..., G*H]``, the input half of a step.
       recur: ``(params, carry, xw_t) -> (carry, h_t)``, the recurrent half.
       init_carry: ``(batch_shape, hidden, dtype) -> carry`` of zeros.
+      fused: optional ``(params, carry, xs [T, B, D], unroll) -> (carry, ys [T, B, H])``,
+        the cell's own faster layer over time (same values as scanning ``recur``),
+        which :func:`rnn_jax.scan.unroll` uses where it applies: no ``seq_lengths``,
+        float32 or float64 throughout.
     """
 
     name: str
@@ -48,6 +47,7 @@ class Cell(NamedTuple):
     project: Callable[[Params, jax.Array], jax.Array]
     recur: Callable[[Params, Carry, jax.Array], tuple[Carry, Hidden]]
     init_carry: Callable[..., Carry]
+    fused: Callable[..., tuple[Carry, jax.Array]] | None = None
 
     def step(self, params: Params, carry: Carry, x_t: Step) -> tuple[Carry, Hidden]:
         """One time step ``(carry, x_t) -> (carry, h_t)``: the ``lax.scan`` body."""
@@ -231,7 +231,7 @@ RNN_TANH = Cell("rnn", 1, rnn_init, project, rnn_recur, hidden_init_carry)
 RNN_RELU = Cell(
     "rnn_relu", 1, rnn_init, project, partial(rnn_recur, activation=jax.nn.relu), hidden_init_carry
 )
-LSTM = Cell("lstm", 4, lstm_init, project, lstm_recur, lstm_init_carry)
+LSTM = Cell("lstm", 4, lstm_init, project, lstm_recur, lstm_init_carry, fused=lstm_scan)
 GRU = Cell("gru", 3, gru_init, project, gru_recur, hidden_init_carry)
 GRU_RESET_AFTER = Cell(
     "gru_reset_after", 3, gru_reset_after_init, project, gru_reset_after_recur, hidden_init_carry
@@ -244,8 +244,8 @@ def get_cell(name: str) -> Cell:
     """The cell registered under ``name`` (one of ``CELLS``).
 
     Raises:
-      ValueError: for an unknown name, listing the known ones.
+      ConfigError: for an unknown name, listing the known ones.
     """
     if name not in CELLS:
-        raise ValueError(f"unknown cell {name!r}; choose one of {sorted(CELLS)}")
+        raise ConfigError(f"unknown cell {name!r}; choose one of {sorted(CELLS)}")
     return CELLS[name]

@@ -14,8 +14,10 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
+from rnn_jax.errors import UserError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint is missing or cannot be read."""
 
 
@@ -84,9 +86,10 @@ class Checkpoints:
     def restore(self, step: int, target: Any) -> tuple[Any, dict]:
         """Restore ``(state, meta)`` at ``step`` into the structure of ``target``.
 
-        ``target`` may be abstract (``jax.eval_shape`` of the init function).
+        ``target`` may be abstract (``jax.eval_shape`` of the init function), or
+        ``None``: the state as saved, as nested dicts and lists of arrays.
         """
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        abstract = None if target is None else jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         out = self._restore(
             step,
             ocp.args.Composite(

@@ -1,21 +1,47 @@
-"""The training run every experiment shares: run directory, state, fit, checkpoints, resume."""
+"""The run shell every experiment shares, and the loading API for trained runs.
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+:func:`run` trains a :class:`rnn_jax.task.Task` in its run directory and
+reports it; :func:`load_run` gives back any run's config and best (or latest)
+parameters, and :mod:`rnn_jax.pretrained` the same for shipped models.
+"""
+
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import jax
-import numpy as np
-import optax
 from tqdm.auto import tqdm
 
-from rnn_jax import rundir, train
+from rnn_jax import batching, parallel, plotting, rundir, train
 from rnn_jax.ckpt import CheckpointError, Checkpoints
+from rnn_jax.errors import UserError
+from rnn_jax.models import SequenceModel
+from rnn_jax.task import Task
 from rnn_jax.typing import Params
 
+C = TypeVar("C")
 
-@dataclass
-class Run:
+
+class ParamsMismatchError(UserError, ValueError):
+    """Parameters that do not fit the model their config describes."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run, apart from what determines the result (never saved in config.json)."""
+
+    workdir: str | None = None
+    """Run directory: config, metrics, checkpoints, figures, results (default:
+    runs/<experiment>/default)."""
+    resume: bool = False
+    """Continue the run in --workdir from its latest checkpoint."""
+    tensorboard: bool = False
+    """Also write the metrics as TensorBoard event files (<workdir>/tensorboard)."""
+
+
+@dataclass(frozen=True)
+class Trained:
     """A finished (or resumed-and-finished) training run."""
 
     dir: Path
@@ -25,64 +51,93 @@ class Run:
     best_metrics: dict[str, float]  # the evaluation that made it best, {"split/name": value}
 
 
-def train_run(
-    *,
-    experiment: str,
-    run_dir: str | Path,
-    resume: bool,
-    init_params: Callable[[], Params],
-    loss_fn: train.LossFn,
-    tx: optax.GradientTransformation,
-    train_arrays: Mapping[str, np.ndarray],
-    batch_size: int,
-    total_steps: int,
-    seed: int,
-    evaluate: Callable[[Params], dict[str, dict[str, float]]],
-    eval_every: int,
-    best_metric: str,
-    best_mode: str = "max",
-    steps_per_call: int = 1,
-    log_every: int = 100,
-    echo: str | None = None,
-    devices: int = 1,
-) -> Run:
-    """Train (or resume) a run in a prepared run directory (:func:`rundir.prepare`).
+@dataclass(frozen=True)
+class TrainedRun:
+    """A trained run's settings and parameters, from its directory or a shipped model."""
 
-    Checkpoints are written at every evaluation; the best one by
-    ``best_metric`` (``"split/name"``) is kept besides the latest two. Resume
-    restores the latest checkpoint and replays the data stream from its step,
-    so the run ends with the parameters an uninterrupted run would have.
-    With ``echo`` (a name for the loss, e.g. ``"MSE"``) every training log point is
-    also printed as a line, like the classic training logs. With ``devices > 1``
-    each batch is split over that many devices (:func:`train.data_parallel_mesh`);
-    evaluation and the returned parameters stay on one device.
+    experiment: str
+    config: dict  # the settings as saved; :meth:`typed` rebuilds the config dataclass
+    params: Params
+    step: int
+    metrics: dict[str, float]  # the validation metrics at ``step``
+    model: SequenceModel | None  # rebuilt from the saved description, if the task gave one
+    source: str  # where it came from: a run directory or a pretrained file
+
+    def typed(self, config_cls: type[C]) -> C:
+        """The saved settings as ``config_cls``."""
+        return rundir.config_from_dict(config_cls, self.config)
+
+
+def run_dir(experiment: str, options: RunOptions) -> Path:
+    return Path(options.workdir or f"runs/{experiment}/default")
+
+
+def run(task: Task, options: RunOptions) -> dict:
+    """Train ``task`` (or resume it) and report its best checkpoint; returns the results."""
+    folder = rundir.prepare(
+        run_dir(task.experiment, options),
+        task.experiment,
+        task.config,
+        resume=options.resume,
+        best={"metric": task.best_metric, "mode": task.mode},
+        model=None if task.model is None else asdict(task.model),
+    )
+    done = fit(task, folder, resume=options.resume, tensorboard=options.tensorboard)
+    return report(task, folder, done.best_params, done.best_step, done.best_metrics)
+
+
+def fit(task: Task, folder: Path, *, resume: bool, tensorboard: bool = False) -> Trained:
+    """Train (or resume) ``task`` in a prepared run directory (:func:`rundir.prepare`).
+
+    Checkpoints are written at every evaluation; the best one by the task's
+    metric is kept besides the latest two. Resume restores the latest
+    checkpoint and replays the data stream from its step, so the run ends with
+    the parameters an uninterrupted run would have. With ``devices > 1`` each
+    batch is split over that many devices; evaluation and the returned
+    parameters stay on one device.
     """
-    run_dir = Path(run_dir)
-    mesh = train.data_parallel_mesh(devices) if devices > 1 else None
-    ckpts = Checkpoints(run_dir / "ckpt", best_metric=best_metric, best_mode=best_mode)
-    state = train.init_state(init_params(), tx, seed)
+    cfg = task.config
+    devices = cfg.train.devices
+    mesh = parallel.data_parallel_mesh(devices) if devices > 1 else None
+    tx = cfg.train.optimizer(task.steps)
+    ckpts = Checkpoints(folder / "ckpt", best_metric=task.best_metric, best_mode=task.mode)
+    state = train.init_state(task.init(jax.random.PRNGKey(cfg.seed)), tx, cfg.seed)
     start = 0
     if resume:
         start = ckpts.latest_step()
         state, _ = ckpts.restore(start, state)
-        print(f"resumed {run_dir} from step {start}")
-    log = rundir.MetricsLog(run_dir / "metrics.jsonl", resume_step=start if resume else None)
-    step_fn = train.make_train_step(loss_fn, tx, steps_per_call=steps_per_call, mesh=mesh)
+        print(f"resumed {folder} from step {start}")
+    log = rundir.MetricsLog(
+        folder / "metrics.jsonl",
+        resume_step=start if resume else None,
+        tensorboard=folder / "tensorboard" if tensorboard else None,
+    )
+    step_fn = train.make_train_step(task.loss_fn, tx, steps_per_call=task.steps_per_call, mesh=mesh)
     if mesh is not None:
-        state = train.replicate(state, mesh)
-        print(f"data parallel: batches of {batch_size} split over {devices} devices")
+        state = parallel.replicate(state, mesh)
+        print(f"data parallel: batches of {task.batch_size} split over {devices} devices")
 
     def one_device(params: Params) -> Params:
         return params if mesh is None else jax.device_put(params, jax.local_devices()[0])
 
-    data = train.batches(
-        train_arrays, batch_size, seed=seed, start_step=start, steps_per_call=steps_per_call
+    data = batching.batches(
+        task.train_data,
+        task.batch_size,
+        seed=cfg.seed,
+        start_step=start,
+        steps_per_call=task.steps_per_call,
     )
 
     def on_log(step: int, split: str, values: dict[str, float]) -> None:
         log.write(step, split, values)
-        if echo and split == "train":
-            tqdm.write(f"{step}\t{echo}: {values['loss']:.6g}")
+        if task.echo and split == "train":
+            tqdm.write(f"{step}\t{task.echo}: {values['loss']:.6g}")
+        if split == "time":
+            tqdm.write(
+                f"trained to step {step} in {values['total_s']:.1f} s: first call (compiling) "
+                f"{values['first_call_s']:.1f} s, evaluation {values['eval_s']:.1f} s, "
+                f"checkpoints {values['checkpoint_s']:.1f} s"
+            )
 
     def on_eval(state: train.TrainState, results: dict[str, dict[str, float]]) -> None:
         flat = {f"{split}/{k}": v for split, m in results.items() for k, v in m.items()}
@@ -94,44 +149,95 @@ def train_run(
             state,
             step_fn,
             data,
-            total_steps=total_steps,
-            steps_per_call=steps_per_call,
-            log_every=log_every,
-            evaluation=train.Evaluation(lambda s: evaluate(one_device(s.params)), eval_every),
+            total_steps=task.steps,
+            steps_per_call=task.steps_per_call,
+            log_every=task.log_every,
+            evaluation=train.Evaluation(
+                lambda s: {"val": task.evaluate(one_device(s.params))}, task.eval_every
+            ),
             on_log=on_log,
             on_eval=on_eval,
-            desc=experiment,
+            desc=task.experiment,
         )
+        best = ckpts.best_step()
+        best_state, meta = ckpts.restore(best, state)
     except KeyboardInterrupt:
-        ckpts.close()
-        print(f"\ninterrupted; continue with --resume (run directory {run_dir})")
+        print(f"\ninterrupted; continue with --resume (run directory {folder})")
         raise
-    best = ckpts.best_step()
-    best_state, meta = ckpts.restore(best, state)
-    ckpts.close()
-    return Run(run_dir, state, best, one_device(best_state.params), meta.get("metrics", {}))
-
-
-def load_state(
-    run_dir: str | Path,
-    state_like: train.TrainState,
-    *,
-    best_metric: str,
-    best_mode: str = "max",
-    which: str = "best",
-) -> tuple[train.TrainState, int]:
-    """A run's ``best`` or ``latest`` train state, in the structure of ``state_like``
-    (which may be abstract: ``jax.eval_shape`` of the state's init).
-
-    Raises:
-      CheckpointError: if the run has no checkpoint or it cannot be read.
-    """
-    ckpts = Checkpoints(Path(run_dir) / "ckpt", best_metric=best_metric, best_mode=best_mode)
-    try:
-        if not ckpts.steps():
-            raise CheckpointError(f"{run_dir} has no checkpoint; train it first")
-        step = ckpts.best_step() if which == "best" else ckpts.latest_step()
-        state, _ = ckpts.restore(step, state_like)
     finally:
         ckpts.close()
-    return state, step
+        log.close()
+    return Trained(folder, state, best, one_device(best_state.params), meta.get("metrics", {}))
+
+
+def report(task: Task, folder: Path, params: Params, step: int, val: dict[str, float]) -> dict:
+    """Curves, the task's test report, ``results.json`` and the test row; prints the summary.
+
+    ``folder`` may also be a fresh one for a model that was not trained there (a
+    pretrained one): then there are no curves to draw.
+    """
+    if (folder / "metrics.jsonl").is_file():
+        plotting.plot_curves(folder, list(task.curves), folder / "figures" / "curves.png")
+    out = task.report(params, folder)
+    results = {"best_step": step, "val": val, **out.results}
+    (folder / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    rundir.MetricsLog(folder / "metrics.jsonl").write(step, "test", out.test)
+    print(out.summary)
+    return results
+
+
+def load_run(folder: str | Path, experiment: str, which: str = "best") -> TrainedRun:
+    """A run's saved settings and its ``best`` (by the metric the run chose) or ``latest``
+    parameters; needs neither the experiment's code nor its data.
+
+    Raises:
+      RunDirError: not a run directory, or another experiment's.
+      CheckpointError: the run has no checkpoint, or it cannot be read.
+    """
+    if which not in ("best", "latest"):
+        raise ValueError(f"which must be 'best' or 'latest', got {which!r}")
+    saved = rundir.read_run(folder, experiment)
+    best = saved.get("best") or {}
+    ckpts = Checkpoints(
+        Path(folder) / "ckpt", best_metric=best.get("metric"), best_mode=best.get("mode", "max")
+    )
+    try:
+        if not ckpts.steps():
+            raise CheckpointError(f"{folder} has no checkpoint; train it first")
+        step = ckpts.best_step() if which == "best" else ckpts.latest_step()
+        state, meta = ckpts.restore(step, None)
+    finally:
+        ckpts.close()
+    spec = saved.get("model")
+    return TrainedRun(
+        experiment=experiment,
+        config=saved["config"],
+        params=state["params"],
+        step=step,
+        metrics=meta.get("metrics", {}),
+        model=model_from_dict(spec) if spec else None,
+        source=str(folder),
+    )
+
+
+def model_from_dict(spec: dict[str, Any]) -> SequenceModel:
+    """A :class:`SequenceModel` from its saved fields (lists back to tuples)."""
+    return rundir.config_from_dict(SequenceModel, spec)
+
+
+def check_params(params: Params, like: Params, source: str) -> None:
+    """Raise :class:`ParamsMismatchError` unless ``params`` has the structure and shapes of
+    ``like`` (e.g. ``jax.eval_shape`` of the model's init)."""
+
+    def shapes(tree: Params) -> dict[str, tuple]:
+        leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+        return {jax.tree_util.keystr(k): (tuple(x.shape), str(x.dtype)) for k, x in leaves}
+
+    got, want = shapes(params), shapes(like)
+    if got != want:
+        diff = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+        raise ParamsMismatchError(
+            f"the parameters in {source} do not fit the model its config describes "
+            f"(they differ in {diff[:6]}); the file is from another version or was altered: "
+            "retrain, or reinstall the package"
+        )

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from rnn_jax import stack
 from rnn_jax.cells import Cell, get_cell
+from rnn_jax.errors import ConfigError
 from rnn_jax.typing import Carry, Lengths, Params, PRNGKey
 
 
@@ -39,7 +40,7 @@ class SequenceModel:
     def __post_init__(self):
         get_cell(self.cell)  # fail early on a bad name
         if not self.hidden or min(self.hidden) < 1:
-            raise ValueError(f"hidden must list one positive size per layer, got {self.hidden}")
+            raise ConfigError(f"hidden must list one positive size per layer, got {self.hidden}")
 
     @property
     def rnn_cell(self) -> Cell:
@@ -100,6 +101,12 @@ class SequenceModel:
             carry, x_t = self.rnn_cell.step(p, carry, x_t)
             new.append(carry)
         return new, self.head_apply(params, x_t)
+
+    def warm_up(self, params: Params, xs: jax.Array) -> tuple[list[Carry], jax.Array]:
+        """Read a prompt ``xs [B, T, in]``: the final carries and the head's output after its
+        last step ``[B, out]``, where a rollout (:func:`rnn_jax.sample.carry_forward`) starts."""
+        carries, ys = self.features(params, xs)
+        return carries, self.head_apply(params, ys[:, -1])
 
     def head_apply(self, params: Params, h: jax.Array) -> jax.Array:
         return stack.mlp_apply(params["head"], h)

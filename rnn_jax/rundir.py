@@ -16,10 +16,12 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rnn_jax.errors import UserError
+
 T = TypeVar("T")
 
 
-class RunDirError(ValueError):
+class RunDirError(UserError, ValueError):
     """A run directory that cannot be used as asked (wrong experiment, missing, exists)."""
 
 
@@ -58,8 +60,9 @@ def config_from_dict(cls: type[T], data: dict) -> T:
     return cls(**kwargs)
 
 
-def read_config(run_dir: str | Path, experiment: str) -> dict:
-    """The saved settings of a run, after checking it belongs to ``experiment``.
+def read_run(run_dir: str | Path, experiment: str) -> dict:
+    """A run's ``config.json`` (settings, best metric, model), after checking it belongs to
+    ``experiment``.
 
     Raises:
       RunDirError: if the directory has no ``config.json`` or is another experiment's.
@@ -76,7 +79,7 @@ def read_config(run_dir: str | Path, experiment: str) -> dict:
             f"{run_dir} holds a run of experiment {saved.get('experiment')!r}, not {experiment!r}; "
             f"pass a run directory of {experiment}"
         )
-    return saved["config"]
+    return saved
 
 
 def prepare(
@@ -85,11 +88,15 @@ def prepare(
     config: Any,
     *,
     resume: bool,
-    volatile: tuple[str, ...] = (),
+    best: dict | None = None,
+    model: dict | None = None,
 ) -> Path:
     """Create (or, with ``resume``, reopen) a run directory and write ``config.json``.
 
-    ``volatile`` names top-level settings that may change on resume (paths, flags).
+    ``config.json`` holds the experiment's name, ``config`` (every setting that
+    determines the result, and nothing else), the metric that picks the best
+    checkpoint (``best``: ``{"metric", "mode"}``), the model description
+    (``model``), the git commit and the start time.
 
     Raises:
       RunDirError: a fresh run into a directory that already holds checkpoints,
@@ -99,13 +106,11 @@ def prepare(
     run_dir = Path(run_dir)
     has_ckpt = (run_dir / "ckpt").is_dir() and any((run_dir / "ckpt").iterdir())
     if resume:
-        saved = read_config(run_dir, experiment)
+        saved = read_run(run_dir, experiment)["config"]
         if not has_ckpt:
             raise RunDirError(f"nothing to resume in {run_dir}: it has no checkpoint yet")
         mine = json.loads(json.dumps(config_to_dict(config)))  # tuples -> lists, as saved
-        diff = sorted(
-            k for k in set(saved) | set(mine) if k not in volatile and saved.get(k) != mine.get(k)
-        )
+        diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
         if diff:
             raise RunDirError(
                 f"--resume with settings that differ from the saved run in {diff}; resume with "
@@ -115,12 +120,14 @@ def prepare(
     if has_ckpt:
         raise RunDirError(
             f"{run_dir} already holds checkpoints; pass --resume to continue it or choose "
-            "another --workdir / --name"
+            "another --workdir"
         )
     (run_dir / "figures").mkdir(parents=True, exist_ok=True)
     meta = {
         "experiment": experiment,
         "config": config_to_dict(config),
+        "best": best,
+        "model": model,
         "git_commit": git_commit(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
@@ -134,15 +141,28 @@ class MetricsLog:
 
     On resume from ``step``, rows after it (written by the interrupted run past
     its last checkpoint) are dropped, so the file reads as one uninterrupted run.
+    With ``tensorboard`` (a folder) every row also goes to TensorBoard event files
+    as the scalar ``split/name`` (tensorboardX); ``metrics.jsonl`` stays the record.
     """
 
-    def __init__(self, path: str | Path, *, resume_step: int | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        resume_step: int | None = None,
+        tensorboard: str | Path | None = None,
+    ):
         self.path = Path(path)
         if resume_step is not None and self.path.exists():
             rows = [json.loads(line) for line in self.path.read_text().splitlines() if line]
             kept = [r for r in rows if r["step"] <= resume_step]
             self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         self.t0 = time.time()
+        self.board = None
+        if tensorboard is not None:
+            from tensorboardX import SummaryWriter
+
+            self.board = SummaryWriter(str(tensorboard))
 
     def write(self, step: int, split: str, values: dict[str, float]) -> None:
         now = round(time.time() - self.t0, 3)
@@ -150,6 +170,12 @@ class MetricsLog:
             for name, value in values.items():
                 row = {"step": step, "split": split, "name": name, "value": value, "time": now}
                 f.write(json.dumps(row) + "\n")
+                if self.board is not None:
+                    self.board.add_scalar(f"{split}/{name}", value, step)
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:

@@ -4,8 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax.cells import LSTM, Cell, hidden_size, in_features
-from rnn_jax.lstm_fused import lstm_scan
+from rnn_jax.cells import Cell, hidden_size, in_features
 from rnn_jax.typing import Carry, Lengths, Params, Seq, SeqOut
 
 
@@ -102,12 +101,11 @@ def unroll(
       time_major: inputs and outputs are ``[T, B, ...]``.
       unroll: steps per scan iteration (``lax.scan``'s ``unroll``).
       hoist: project all inputs with one matmul before the scan (``True``) or
-        per step in the body (``False``); default :func:`default_hoist`. The
-        fused LSTM always projects up front (its gate buffer starts as that
-        projection).
-      fused: use the LSTM layer with the hand-derived backward pass
-        (:mod:`rnn_jax.lstm_fused`); default: for LSTM without ``seq_lengths``
-        in float32/float64.
+        per step in the body (``False``); default :func:`default_hoist`. A
+        fused layer chooses for itself (the LSTM's projects up front).
+      fused: run the cell's own layer over time (``cell.fused``, e.g. the LSTM's
+        hand-derived backward pass and CPU kernel, :mod:`rnn_jax.lstm`); default:
+        where the cell has one, without ``seq_lengths``, in float32 or float64.
 
     Returns:
       ``(final_carry, ys)``: ys is ``[B, T, H]`` (or ``[T, B, H]``).
@@ -129,17 +127,20 @@ def unroll(
     xs_tbd = jnp.swapaxes(xs_btd, 0, 1)
 
     if fused is None:
-        same_dtype = {x.dtype for x in jax.tree.leaves((params, carry, xs))}
+        dtypes = {x.dtype for x in jax.tree.leaves((params, carry, xs))}
         fused = (
-            cell is LSTM
+            cell.fused is not None
             and seq_lengths is None
-            and len(same_dtype) == 1
-            and same_dtype.pop() in (jnp.float32, jnp.float64)
+            and len(dtypes) == 1
+            and dtypes.pop() in (jnp.float32, jnp.float64)
         )
     if fused:
-        if cell is not LSTM or seq_lengths is not None:
-            raise ValueError("fused=True needs the LSTM cell and no seq_lengths")
-        carry, ys_tbh = lstm_scan(params, carry, xs_tbd, unroll)
+        if cell.fused is None or seq_lengths is not None:
+            raise ValueError(
+                f"fused=True needs a cell with a fused layer (the {cell.name} cell has "
+                f"{'one' if cell.fused else 'none'}) and no seq_lengths"
+            )
+        carry, ys_tbh = cell.fused(params, carry, xs_tbd, unroll)
     else:
         carry, ys_tbh = _scan(cell, params, carry, xs_tbd, seq_lengths, hoist, unroll)
 

@@ -10,7 +10,7 @@ Public functions are batch-major (``[B, T, D]``); ``lax.scan`` runs time-major
 (``[T, B, D]``) internally.
 """
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 from jaxtyping import Array, Float, Int
@@ -24,3 +24,10 @@ SeqOut = Float[Array, "b t h"]
 Step = Float[Array, "*b d"]
 Hidden = Float[Array, "*b h"]
 Lengths = Int[Array, " b"]
+
+
+class LSTMCarry(NamedTuple):
+    """LSTM state: hidden output ``h`` and cell state ``c``, both ``[*B, H]``."""
+
+    h: jax.Array
+    c: jax.Array

@@ -25,7 +25,7 @@ import optax
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rnn_jax import stack, train
+from rnn_jax import parallel, stack, train
 from rnn_jax.cells import LSTM
 
 # (batch, time steps, input features, LSTM sizes): the classifier, the row
@@ -111,17 +111,19 @@ def bench_ours(xs, ys, sizes, hoist):
 def bench_ours_data_parallel(xs, ys, sizes, hoist, devices):
     """Compile seconds and a train-step callable of ``rnn_jax.train``'s data-parallel step."""
     init, apply = _ours(xs.shape[-1], sizes, hoist)
-    mesh = train.data_parallel_mesh(devices)
+    mesh = parallel.data_parallel_mesh(devices)
 
     def loss_fn(params, batch, key):
         return jnp.mean((apply(params, batch["x"]) - batch["y"]) ** 2), {}
 
     tx = optax.adam(1e-3)
     train_step = train.make_train_step(loss_fn, tx, mesh=mesh)
-    batch = jax.device_put({"x": xs, "y": ys}, NamedSharding(mesh, P(train.BATCH_AXIS)))
+    batch = jax.device_put({"x": xs, "y": ys}, NamedSharding(mesh, P(parallel.BATCH_AXIS)))
     start = time.perf_counter()
     holder = [
-        train_step(train.replicate(train.init_state(init(jax.random.key(0)), tx, 0), mesh), batch)
+        train_step(
+            parallel.replicate(train.init_state(init(jax.random.key(0)), tx, 0), mesh), batch
+        )
     ]
     jax.block_until_ready(holder[0])
     compile_s = time.perf_counter() - start
@@ -199,7 +201,7 @@ def main() -> None:
         help="also time our train step split over N devices (N CPU devices on a CPU)",
     )
     args = parser.parse_args()
-    train.split_cpu(args.devices)
+    parallel.split_cpu(args.devices)
     hoist = {"auto": None, "on": True, "off": False}[args.hoist]
     try:
         import torch  # noqa: F401

@@ -11,7 +11,11 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("JAX_NUM_CPU_DEVICES", "2")
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+from rnn_jax import train  # noqa: E402
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -31,6 +35,31 @@ class Tiny:
 @pytest.fixture
 def tiny():
     return Tiny
+
+
+class Linear:
+    """``y = x @ [1, -2, 0.5]``: a regression that any optimizer fits in a few steps."""
+
+    @staticmethod
+    def data(n=64, d=3, seed=0):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(n, d)).astype(np.float32)
+        return {"x": x, "y": (x @ np.array([1.0, -2.0, 0.5], np.float32)).astype(np.float32)}
+
+    @staticmethod
+    def loss_fn(params, batch, key):
+        pred = batch["x"] @ params["w"]
+        loss = jnp.mean((pred - batch["y"]) ** 2)
+        return loss, {"mae": jnp.mean(jnp.abs(pred - batch["y"]))}
+
+    @staticmethod
+    def fresh_state(tx, seed=0):
+        return train.init_state({"w": jnp.zeros((3,))}, tx, seed)
+
+
+@pytest.fixture
+def linear():
+    return Linear
 
 
 @pytest.fixture(scope="session")

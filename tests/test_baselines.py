@@ -1,9 +1,10 @@
-"""Nearest-neighbour search against brute force."""
+"""Baselines: nearest neighbours against brute force, completion and forecasting baselines."""
 
 import numpy as np
 
 from rnn_jax import baselines
 from rnn_jax.baselines import knn_indices
+from rnn_jax.data import mnist
 
 
 def test_knn_matches_brute_force():
@@ -37,3 +38,14 @@ def test_linear_ar_recovers_a_linear_map():
     y = x @ w + 0.5
     ar = baselines.LinearAR().fit(x, y)
     np.testing.assert_allclose(ar.predict(x), y, rtol=1e-4, atol=1e-4)
+
+
+def test_completion_baselines_on_known_data():
+    images = mnist.pixels(mnist.synthetic(40, seed=0)[0])
+    preds = baselines.completion_baselines(images, images[:5], 14)
+    for bottom in preds.values():
+        assert bottom.shape == (5, 14, 28)
+    # Each test image is in the training set, so its nearest neighbour is itself.
+    np.testing.assert_allclose(preds["(c) nearest training image (top half)"], images[:5, 14:])
+    np.testing.assert_allclose(preds["(b) repeat last given row"][:, 3], images[:5, 13])
+    np.testing.assert_allclose(preds["(a) mean training bottom half"][2], images[:, 14:].mean(0))

@@ -9,6 +9,7 @@ import pytest
 
 from experiments import char_rnn as cr
 from rnn_jax.data import text
+from rnn_jax.errors import ConfigError
 
 
 def small(embed=0):
@@ -45,30 +46,8 @@ def test_loss_at_step_t_ignores_later_inputs(embed):
     assert float(jnp.abs(grad[:, : t + 1]).max()) > 0.0
 
 
-def test_generators_equal_python_loops():
-    model, params, vocab = small()
-    window = jnp.asarray(vocab.encode("if you wan")[None])
-    got = jax.jit(model.rebuild, static_argnums=2)(params, window, 6)
-    w, want = window, []
-    for _ in range(6):
-        nxt = jnp.argmax(model.logits(params, w)[:, -1], -1).astype(w.dtype)
-        want.append(nxt)
-        w = jnp.concatenate([w[:, 1:], nxt[:, None]], 1)
-    np.testing.assert_array_equal(got, jnp.stack(want, 1))
-
-    key = jax.random.PRNGKey(3)
-    got = jax.jit(model.sample, static_argnums=3)(params, window, key, 5, 0.7)
-    carries, ys = model.rnn.features(params["net"], model.inputs(params, window))
-    logits, want = model.rnn.head_apply(params["net"], ys[:, -1]), []
-    for k in jax.random.split(key, 5):
-        nxt = jax.random.categorical(k, logits / 0.7)
-        want.append(nxt)
-        carries, logits = model.rnn.step(params["net"], carries, model.inputs(params, nxt))
-    np.testing.assert_array_equal(got, jnp.stack(want, 1))
-
-
 def test_word_and_file_options_conflict():
-    with pytest.raises(ValueError, match="either --word or --text-file"):
+    with pytest.raises(ConfigError, match="either --word or --text-file"):
         cr.load_text(cr.Config(word="hello", text_file="x.txt"))
 
 
@@ -80,7 +59,7 @@ def test_cli_word_prints_predictions(tmp_path, run_cli):
 
 @pytest.mark.slow
 def test_long_sentence_is_rebuilt(tmp_path):
-    results = cr.train_and_evaluate(cr.Config(workdir=str(tmp_path / "s")))
+    results = cr.train_and_evaluate(cr.Config(), cr.experiment.RunOptions(str(tmp_path / "s")))
     assert results["rebuild_accuracy"] >= 0.95
     saved = json.loads((tmp_path / "s" / "results.json").read_text())
     assert saved["rebuilt"].startswith("if you want")

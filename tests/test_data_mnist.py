@@ -26,6 +26,28 @@ def test_env_var_folder_is_checked(tmp_path, monkeypatch):
         mnist.load(tfds_dir=str(tmp_path / "tfds"))
 
 
+def test_damaged_files_name_each_bad_file(tmp_path, monkeypatch):
+    """Truncated or altered copies stop before TFDS, whose checksum error names no file."""
+    monkeypatch.delenv(mnist.ENV_VAR, raising=False)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name, (size, _) in mnist.CHECKSUMS.items():
+        (folder / name).write_bytes(b"\x1f\x8b" + bytes(min(size, 4096) - 2))  # cut short
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(bytes(4542))  # right size, wrong bytes
+    with pytest.raises(mnist.DataUnavailableError) as err:
+        mnist.load(str(folder), tfds_dir=str(tmp_path / "tfds"))
+    msg = str(err.value)
+    assert "train-images-idx3-ubyte.gz (4096 bytes, expected 9912422: truncated?)" in msg
+    assert "t10k-labels-idx1-ubyte.gz (its SHA-256 is not the official file's)" in msg
+    assert "download the official files again" in msg
+
+
+def test_pixels_of_uint8_and_floats():
+    out = mnist.pixels(np.array([[0, 255]], np.uint8))
+    assert out.dtype == np.float32 and out.tolist() == [[0.0, 1.0]]
+    assert mnist.pixels(np.array([0.5], np.float64)).dtype == np.float32
+
+
 def test_validation_split_is_fixed_and_disjoint():
     images, labels = mnist.synthetic(100)
     (tr_x, tr_y), (va_x, va_y) = mnist.split_validation(images, labels, 20, seed=0)

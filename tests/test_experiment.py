@@ -1,56 +1,151 @@
-"""train_run: the shared training run, here split over two devices and resumed."""
+"""The run shell: a toy task trained, resumed, split over devices, diverged, and loaded back."""
+
+import json
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
-from rnn_jax import train
-from rnn_jax.experiment import train_run
+from rnn_jax import batching, experiment, rundir, task, train
+from rnn_jax.errors import DivergedError
 
 
-def loss_fn(params, batch, key):
-    return jnp.mean((batch["x"] @ params["w"] - batch["y"]) ** 2), {}
+@dataclass(frozen=True)
+class TrainConfig(task.TrainConfig):
+    lr: float = 0.1
+    schedule: str = "constant"
+    clip_norm: float = 0.0
+    steps: int = 40
 
 
-def run(tmp_path, name, *, devices, total_steps, resume=False):
+@dataclass(frozen=True)
+class Config:
+    train: TrainConfig = TrainConfig()
+    seed: int = 0
+
+
+def make_task(config: Config) -> task.Task:
+    """y = x @ [1, -2, 0.5]: Adam fits it in a few dozen steps."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 3)).astype(np.float32)
     data = {"x": x, "y": x @ np.array([1.0, -2.0, 0.5], np.float32)}
+
+    def loss_fn(params, batch, key):
+        return jnp.mean((batch["x"] @ params["w"] - batch["y"]) ** 2), {}
+
     sums = jax.jit(
         lambda params, batch: {
             "mse": ((batch["x"] @ params["w"] - batch["y"]) ** 2 * batch["weight"]).sum(),
             "count": batch["weight"].sum(),
         }
     )
-    return train_run(
-        experiment=name,
-        run_dir=tmp_path / name,
-        resume=resume,
-        init_params=lambda: {"w": np.zeros(3, np.float32)},
+
+    def report(params, run_dir):
+        mse = train.evaluate(sums, params, data, 32)["mse"]
+        return task.Report({"w": np.asarray(params["w"]).tolist()}, {"mse": mse}, f"mse {mse}")
+
+    return task.Task(
+        experiment="toy",
+        config=config,
+        init=lambda key: {"w": jnp.zeros(3)},
         loss_fn=loss_fn,
-        tx=optax.adam(0.05),
-        train_arrays=data,
+        train_data=data,
         batch_size=16,
-        total_steps=total_steps,
-        seed=0,
-        evaluate=lambda params: {"val": train.evaluate(sums, params, data, 32)},
+        steps=config.train.steps,
+        evaluate=lambda params: train.evaluate(sums, params, data, 32),
         eval_every=10,
-        best_metric="val/mse",
-        best_mode="min",
-        devices=devices,
+        best="mse",
+        mode="min",
+        report=report,
+        log_every=5,
     )
+
+
+def test_run_writes_the_run_directory_and_loads_back(tmp_path, capsys):
+    options = experiment.RunOptions(workdir=str(tmp_path / "run"), tensorboard=True)
+    results = experiment.run(make_task(Config()), options)
+    run = tmp_path / "run"
+    assert "mse" in capsys.readouterr().out
+    assert results == json.loads((run / "results.json").read_text())
+    assert results["val"]["val/mse"] < 0.05
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["config"] == {"train": rundir.config_to_dict(TrainConfig()), "seed": 0}
+    assert saved["best"] == {"metric": "val/mse", "mode": "min"}
+    rows = rundir.read_metrics(run)
+    assert {r["split"] for r in rows} == {"train", "val", "test", "time"}
+    spent = {r["name"]: r["value"] for r in rows if r["split"] == "time"}
+    assert set(spent) == {"total_s", "first_call_s", "eval_s", "checkpoint_s"}
+    assert spent["total_s"] >= spent["first_call_s"] + spent["eval_s"] + spent["checkpoint_s"]
+    assert (run / "figures" / "curves.png").stat().st_size > 1000
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+
+    best = experiment.load_run(run, "toy")
+    latest = experiment.load_run(run, "toy", which="latest")
+    assert best.step == results["best_step"] and latest.step == 40
+    np.testing.assert_allclose(best.params["w"], results["w"], rtol=1e-6)
+    assert best.metrics["val/mse"] == results["val"]["val/mse"]
+    assert best.typed(Config) == Config() and best.model is None
+    with pytest.raises(rundir.RunDirError, match="holds a run of experiment 'toy'"):
+        experiment.load_run(run, "other")
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch):
+    whole = experiment.RunOptions(workdir=str(tmp_path / "whole"))
+    experiment.run(make_task(Config()), whole)
+    original = batching.batches
+
+    def interrupted(*args, **kw):
+        for i, batch in enumerate(original(*args, **kw)):
+            if i == 23:  # after the checkpoint at step 20, mid-way to the next
+                raise KeyboardInterrupt
+            yield batch
+
+    broken = experiment.RunOptions(workdir=str(tmp_path / "broken"))
+    monkeypatch.setattr(batching, "batches", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run(make_task(Config()), broken)
+    monkeypatch.setattr(batching, "batches", original)
+    assert experiment.load_run(broken.workdir, "toy", which="latest").step == 20
+    with pytest.raises(rundir.RunDirError, match=r"differ from the saved run in \['seed'\]"):
+        experiment.run(make_task(Config(seed=1)), broken.__class__(broken.workdir, resume=True))
+    experiment.run(make_task(Config()), experiment.RunOptions(broken.workdir, resume=True))
+    a = experiment.load_run(whole.workdir, "toy", which="latest")
+    b = experiment.load_run(broken.workdir, "toy", which="latest")
+    np.testing.assert_array_equal(a.params["w"], b.params["w"])
+    rows = lambda d: [(r["step"], r["split"], r["name"]) for r in rundir.read_metrics(d)]  # noqa: E731
+    assert rows(broken.workdir) == rows(whole.workdir)
+
+
+def test_divergence_stops_with_a_clear_error_and_keeps_checkpoints(tmp_path):
+    config = Config(train=TrainConfig(lr=1e30))
+    options = experiment.RunOptions(workdir=str(tmp_path / "run"))
+    with pytest.raises(DivergedError, match="non-finite .* lower the learning rate"):
+        experiment.run(make_task(config), options)
 
 
 def test_two_devices_resume_and_match_one_device(tmp_path):
     if len(jax.local_devices()) < 2:
         pytest.skip("needs 2 devices: run with JAX_NUM_CPU_DEVICES=2 (tests/conftest.py sets it)")
-    one = run(tmp_path, "one", devices=1, total_steps=40)
-    two = run(tmp_path, "two", devices=2, total_steps=40)
-    assert two.best_params["w"].sharding.device_set == {jax.local_devices()[0]}
-    np.testing.assert_allclose(two.state.params["w"], one.state.params["w"], rtol=1e-5)
-    run(tmp_path, "resumed", devices=2, total_steps=20)
-    resumed = run(tmp_path, "resumed", devices=2, total_steps=40, resume=True)
-    np.testing.assert_allclose(resumed.state.params["w"], two.state.params["w"], rtol=1e-6)
-    assert resumed.best_step == two.best_step
+    one = make_task(Config())
+    two = make_task(Config(train=TrainConfig(devices=2)))
+    a = experiment.fit(one, rundir.prepare(tmp_path / "one", "toy", one.config, resume=False),
+                       resume=False)  # fmt: skip
+    b = experiment.fit(two, rundir.prepare(tmp_path / "two", "toy", two.config, resume=False),
+                       resume=False)  # fmt: skip
+    assert b.best_params["w"].sharding.device_set == {jax.local_devices()[0]}
+    np.testing.assert_allclose(b.state.params["w"], a.state.params["w"], rtol=1e-5)
+    half = make_task(Config(train=TrainConfig(devices=2, steps=20)))
+    experiment.fit(half, rundir.prepare(tmp_path / "half", "toy", two.config, resume=False),
+                   resume=False)  # fmt: skip
+    resumed = experiment.fit(two, tmp_path / "half", resume=True)
+    np.testing.assert_allclose(resumed.state.params["w"], b.state.params["w"], rtol=1e-6)
+    assert resumed.best_step == b.best_step
+
+
+def test_params_that_do_not_fit_are_a_clear_error():
+    like = {"rnn": [{"wx": jnp.zeros((2, 8))}]}
+    with pytest.raises(experiment.ParamsMismatchError, match=r"\['rnn'\]\[0\]\['wx'\]"):
+        experiment.check_params({"rnn": [{"wx": np.zeros((3, 8), np.float32)}]}, like, "x")
+    experiment.check_params({"rnn": [{"wx": np.zeros((2, 8), np.float32)}]}, like, "x")

@@ -8,8 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import lstm_cpu, lstm_fused
-from rnn_jax.cells import LSTM, LSTMCarry
+from rnn_jax.cells import LSTM
+from rnn_jax.lstm import cpu as lstm_cpu
+from rnn_jax.lstm import fused as lstm_fused
+from rnn_jax.typing import LSTMCarry
 
 # (T, B, D, H): B=5 and H=7 leave row and lane tails; B=40 runs on two threads,
 # H=33 is two 16-lane chunks and a tail.

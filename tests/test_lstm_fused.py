@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax.cells import LSTM, LSTMCarry
+from rnn_jax.cells import LSTM
 from rnn_jax.scan import unroll
+from rnn_jax.typing import LSTMCarry
 
 
 @pytest.mark.parametrize("steps_per_iteration", [1, 2])

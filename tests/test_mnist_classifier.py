@@ -1,6 +1,5 @@
 """experiments.mnist_classifier: synthetic runs, resume, loading, CLI, real MNIST (slow)."""
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -10,52 +9,59 @@ import numpy as np
 import pytest
 
 from experiments import mnist_classifier as mc
-from rnn_jax import train
-from rnn_jax.experiment import load_state
+from rnn_jax import batching, experiment
+from rnn_jax.data import mnist
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_DIR = REPO.parent / "shared" / "datasets" / "mnist"
 
 
-def tiny_config(tmp_path, **train_kw) -> mc.Config:
+def tiny_config(**train_kw) -> mc.Config:
     return mc.Config(
         model=mc.ModelConfig(hidden=(16,), input_proj=8, dropout=0.0),
         # No shifts: a synthetic class is a bar at its own rows, so a shift changes the class.
-        train=mc.TrainConfig(epochs=2, batch_size=32, lr=1e-2, warmup_steps=2, shift=0, **train_kw),
+        train=mc.TrainConfig(
+            **{"epochs": 2, "batch_size": 32, "lr": 1e-2, "warmup_steps": 2, "shift": 0, **train_kw}
+        ),
         synthetic=320,
-        workdir=str(tmp_path / "run"),
     )
+
+
+def opts(tmp_path, **kw) -> mc.Options:
+    return mc.Options(workdir=str(tmp_path / "run"), **kw)
 
 
 def test_tiny_run_learns_and_leaves_its_artifacts(tmp_path):
-    config = dataclasses.replace(
-        tiny_config(tmp_path), train=dataclasses.replace(tiny_config(tmp_path).train, epochs=8)
-    )
-    results = mc.train_and_evaluate(config)
-    run = Path(config.workdir)
-    assert results["val_accuracy"] > 0.5  # chance is 0.1; the bars are easy to tell apart
+    config = tiny_config(epochs=8)
+    results = mc.train_and_evaluate(config, opts(tmp_path, data_dir="/not/used/by/synthetic"))
+    run = tmp_path / "run"
+    assert results["val"]["val/accuracy"] > 0.5  # chance is 0.1; the bars are easy to tell apart
     assert len(results["accuracy_by_rows"]) == 28
     for name in ("curves.png", "confusion.png", "accuracy_vs_rows.png"):
         assert (run / "figures" / name).stat().st_size > 1000
     saved = json.loads((run / "config.json").read_text())
     assert saved["experiment"] == "mnist_classifier" and saved["config"]["model"]["hidden"] == [16]
+    assert saved["best"] == {"metric": "val/accuracy", "mode": "max"}
+    # Run options are not settings: config.json holds exactly what determines the result.
+    assert not {"workdir", "resume", "data_dir", "tensorboard"} & set(saved["config"])
+    assert saved["model"]["hidden"] == [16] and saved["model"]["input_proj"] == 8
     rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
     assert {"train", "val", "test"} <= {r["split"] for r in rows}
 
     clf = mc.Classifier.load(run)
-    data = mc.load_data(config)
+    data = mnist.splits(None, val_size=5000, seed=0, synthetic_size=320)
     acc = np.mean(clf.predict(data["val"]["image"]) == data["val"]["label"])
-    assert acc == pytest.approx(results["val_accuracy"], abs=1e-6)
+    assert acc == pytest.approx(results["val"]["val/accuracy"], abs=1e-6)
     with pytest.raises(ValueError, match=r"expected images \[N, 28, 28\]"):
         clf.predict(np.zeros((2, 27, 28)))
 
 
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch):
-    whole = tiny_config(tmp_path / "a")
-    mc.train_and_evaluate(whole)
+    config = tiny_config()
+    mc.train_and_evaluate(config, opts(tmp_path / "a"))
     per_epoch = 256 // 32  # 320 images less the 64 held out for validation
 
-    original = train.batches
+    original = batching.batches
 
     def interrupted(*args, **kw):
         for i, batch in enumerate(original(*args, **kw)):
@@ -63,31 +69,21 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch):
                 raise KeyboardInterrupt
             yield batch
 
-    broken = tiny_config(tmp_path / "b")
-    monkeypatch.setattr(train, "batches", interrupted)
+    monkeypatch.setattr(batching, "batches", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        mc.train_and_evaluate(broken)
-    monkeypatch.setattr(train, "batches", original)
-    mc.train_and_evaluate(dataclasses.replace(broken, resume=True))
+        mc.train_and_evaluate(config, opts(tmp_path / "b"))
+    monkeypatch.setattr(batching, "batches", original)
+    mc.train_and_evaluate(config, opts(tmp_path / "b", resume=True))
 
-    def final_params(config):
-        model = mc.build_model(config)
-        like = jax.eval_shape(
-            lambda: train.init_state(
-                model.init(jax.random.PRNGKey(0)), config.train.optimizer(1), 0
-            )
-        )
-        state, step = load_state(config.workdir, like, best_metric=mc.BEST, which="latest")
-        return state, step
-
-    (a, step_a), (b, step_b) = final_params(whole), final_params(broken)
-    assert step_a == step_b == 2 * per_epoch
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    a = experiment.load_run(tmp_path / "a" / "run", mc.EXPERIMENT, which="latest")
+    b = experiment.load_run(tmp_path / "b" / "run", mc.EXPERIMENT, which="latest")
+    assert a.step == b.step == 2 * per_epoch
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
         np.testing.assert_array_equal(x, y)
 
 
 def test_epoch_per_call_runs(tmp_path):
-    results = mc.train_and_evaluate(tiny_config(tmp_path, epoch_per_call=True))
+    results = mc.train_and_evaluate(tiny_config(epoch_per_call=True), opts(tmp_path))
     assert 0.0 <= results["test_accuracy"] <= 1.0
 
 
@@ -134,7 +130,9 @@ def test_cli_tiny_run_and_clear_errors(tmp_path, run_cli):
     assert uneven.returncode == 2
     assert "batch of [16] examples does not split evenly over 3 devices" in uneven.stderr
     # The same directory again, without --resume.
-    again = run_cli("--synthetic", "96", "--workdir", str(tmp_path / "run"))
+    again = run_cli(
+        "--synthetic", "96", "--train.batch-size", "16", "--workdir", str(tmp_path / "run")
+    )  # fmt: skip
     assert again.returncode == 2 and "already holds checkpoints; pass --resume" in again.stderr
     bad_cell = run_cli(
         "--model.cell", "lstn", "--synthetic", "96", "--workdir", str(tmp_path / "x")
@@ -142,6 +140,9 @@ def test_cli_tiny_run_and_clear_errors(tmp_path, run_cli):
     assert bad_cell.returncode == 2 and "unknown cell 'lstn'" in bad_cell.stderr
     bad_flag = run_cli("--train.epoks", "3")
     assert bad_flag.returncode != 0 and "epoks" in bad_flag.stderr
+    too_big = run_cli("--synthetic", "96", "--workdir", str(tmp_path / "big"))
+    assert too_big.returncode == 2
+    assert "--train.batch-size 128 exceeds the 77 training examples" in too_big.stderr
 
 
 def test_cli_missing_data_dir_says_what_to_pass(tmp_path, run_cli):
@@ -153,6 +154,14 @@ def test_cli_missing_data_dir_says_what_to_pass(tmp_path, run_cli):
     (tmp_path / "partial" / "train-images-idx3-ubyte.gz").write_bytes(b"")
     out = run_cli("--data-dir", str(tmp_path / "partial"), "--workdir", str(tmp_path / "run"))
     assert out.returncode == 2 and "lacks train-labels-idx1-ubyte.gz" in out.stderr
+    for name in mnist.FILES:  # all there, all cut short: the error names them, exit 2
+        (tmp_path / "partial" / name).write_bytes(b"\x1f\x8b\x08")
+    out = run_cli(
+        "--data-dir", str(tmp_path / "partial"), "--workdir", str(tmp_path / "run"),
+        env={"TFDS_DATA_DIR": str(tmp_path / "tfds")},  # not prepared: TFDS would read them
+    )  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "damaged files: train-images-idx3-ubyte.gz (3 bytes" in out.stderr
 
 
 @pytest.mark.slow

@@ -3,28 +3,22 @@
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from experiments import signal_forecast as sf
+from rnn_jax import baselines, sample
 
 
-def test_recursive_forecast_equals_a_loop_of_one_window_predictions():
+def test_baselines_recursive_loop_equals_the_model_rollout():
+    """The numpy loop that runs the baselines recursively agrees with the model's rollout."""
     config = sf.Config(
         data=sf.DataConfig(steps=4, features=6), model=sf.ModelConfig(hidden=(5, 5), head=(7,))
     )
     model = sf.build_model(config)
     params = model.init(jax.random.PRNGKey(0))
     window = jax.random.normal(jax.random.key(1), (3, 4, 6))
-    got = sf.make_recursive(model, 5)(params, window)
-    preds, w = [], window
-    for _ in range(5):
-        p = model.apply_last(params, w)
-        preds.append(p)
-        w = jnp.concatenate([w[:, 1:], p[:, None]], axis=1)
-    np.testing.assert_allclose(got, jnp.stack(preds, 1), rtol=1e-5, atol=1e-6)
-    # The numpy loop used for the baselines agrees on the same predictor.
-    base = sf.recursive_baseline(
+    got = sample.sliding_window(lambda w: model.apply_last(params, w), window, 5)
+    base = baselines.recursive(
         lambda x: np.asarray(model.apply_last(params, x.reshape(-1, 4, 6))), np.asarray(window), 5
     )
     np.testing.assert_allclose(base, got, rtol=1e-5, atol=1e-6)

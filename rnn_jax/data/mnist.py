@@ -7,19 +7,36 @@ the ``RNN_JAX_MNIST_DIR`` environment variable. Prepared data is cached in the
 TFDS data directory (``$TFDS_DATA_DIR``, default ``~/tensorflow_datasets``).
 """
 
+import hashlib
 import os
 import socket
 from pathlib import Path
 
 import numpy as np
 
+from rnn_jax.errors import ConfigError, UserError
+
 ENV_VAR = "RNN_JAX_MNIST_DIR"
-FILES = (
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-)
+# The official files: size in bytes and SHA-256 (the checksums TFDS verifies).
+CHECKSUMS = {
+    "train-images-idx3-ubyte.gz": (
+        9912422,
+        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    ),
+    "train-labels-idx1-ubyte.gz": (
+        28881,
+        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    ),
+    "t10k-images-idx3-ubyte.gz": (
+        1648877,
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    ),
+    "t10k-labels-idx1-ubyte.gz": (
+        4542,
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    ),
+}
+FILES = tuple(CHECKSUMS)
 HOW_TO = (
     "MNIST is not prepared and cannot be downloaded (no internet access?). Put the four "
     f"official files ({', '.join(FILES)}) in a folder and pass it with --data-dir DIR or "
@@ -27,7 +44,7 @@ HOW_TO = (
 )
 
 
-class DataUnavailableError(RuntimeError):
+class DataUnavailableError(UserError, RuntimeError):
     """The data set cannot be found locally nor downloaded."""
 
 
@@ -46,6 +63,23 @@ def _check_manual_dir(folder: Path) -> None:
     missing = [f for f in FILES if not (folder / f).is_file()]
     if missing:
         raise DataUnavailableError(f"MNIST folder {folder} lacks {', '.join(missing)}. {HOW_TO}")
+
+
+def _check_files(folder: Path) -> None:
+    """Size and SHA-256 of each file, before TFDS prepares from them (it would stop with a
+    checksum traceback that does not say which file is bad)."""
+    bad = []
+    for name, (size, sha256) in CHECKSUMS.items():
+        data = (folder / name).read_bytes()
+        if len(data) != size:
+            bad.append(f"{name} ({len(data)} bytes, expected {size}: truncated?)")
+        elif hashlib.sha256(data).hexdigest() != sha256:
+            bad.append(f"{name} (its SHA-256 is not the official file's)")
+    if bad:
+        raise DataUnavailableError(
+            f"MNIST folder {folder} holds damaged files: {'; '.join(bad)}. Copy or download "
+            "the official files again (whole) into that folder, then rerun."
+        )
 
 
 def load(data_dir: str | None = None, *, tfds_dir: str | None = None) -> dict[str, np.ndarray]:
@@ -73,6 +107,7 @@ def load(data_dir: str | None = None, *, tfds_dir: str | None = None) -> dict[st
     builder = tfds.builder("mnist", data_dir=tfds_dir)
     if not builder.is_prepared():
         if manual:
+            _check_files(Path(manual).expanduser())
             config = tfds.download.DownloadConfig(manual_dir=str(Path(manual).expanduser()))
             builder.download_and_prepare(download_config=config)
         elif not _online():
@@ -90,12 +125,22 @@ def load(data_dir: str | None = None, *, tfds_dir: str | None = None) -> dict[st
     return out
 
 
+def pixels(images):
+    """uint8 images -> float32 in [0, 1]; float images are taken as already in [0, 1].
+
+    Works on numpy and JAX arrays alike (inside jit too).
+    """
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / np.float32(255.0)
+    return images.astype(np.float32)
+
+
 def split_validation(
     images: np.ndarray, labels: np.ndarray, val_size: int, seed: int
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """A fixed, seeded hold-out of ``val_size`` training examples: ``(train, val)``."""
     if not 0 < val_size < len(images):
-        raise ValueError(f"val_size must be in (0, {len(images)}), got {val_size}")
+        raise ConfigError(f"val_size must be in (0, {len(images)}), got {val_size}")
     perm = np.random.default_rng(seed).permutation(len(images))
     val, train = np.sort(perm[:val_size]), np.sort(perm[val_size:])
     return (images[train], labels[train]), (images[val], labels[val])

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from rnn_jax.errors import UserError
+
 FORMATS = (".npy", ".csv", ".txt", ".mat", ".pkl")
 
 
-class SignalError(ValueError):
+class SignalError(UserError, ValueError):
     """A signal file that cannot be used, with what to do about it."""
 
 

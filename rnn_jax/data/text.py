@@ -5,6 +5,12 @@ from pathlib import Path
 
 import numpy as np
 
+from rnn_jax.errors import UserError
+
+
+class TextError(UserError, ValueError):
+    """Text that cannot be used as asked (missing file, not UTF-8, unknown characters)."""
+
 
 @dataclass(frozen=True)
 class Vocab:
@@ -24,7 +30,7 @@ class Vocab:
         index = {c: i for i, c in enumerate(self.chars)}
         unknown = sorted(set(text) - set(index))
         if unknown:
-            raise ValueError(f"characters {unknown} are not in the vocabulary {self.chars!r}")
+            raise TextError(f"characters {unknown} are not in the vocabulary {self.chars!r}")
         return np.array([index[c] for c in text], np.int32)
 
     def decode(self, ids) -> str:
@@ -35,13 +41,13 @@ def read_text(path: str | Path) -> str:
     """A UTF-8 text file. Raises ``ValueError`` for a missing, empty or non-UTF-8 file."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"text file {path} does not exist")
+        raise TextError(f"text file {path} does not exist")
     try:
         content = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path} is not UTF-8 text ({err})") from None
+        raise TextError(f"{path} is not UTF-8 text ({err})") from None
     if not content:
-        raise ValueError(f"text file {path} is empty")
+        raise TextError(f"text file {path} is empty")
     return content
 
 
@@ -53,6 +59,6 @@ def char_windows(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
       ValueError: if the text is not longer than ``n``.
     """
     if n < 1 or len(ids) <= n:
-        raise ValueError(f"text of {len(ids)} characters is too short for windows of {n} + 1")
+        raise TextError(f"text of {len(ids)} characters is too short for windows of {n} + 1")
     idx = np.arange(len(ids) - n)[:, None] + np.arange(n)[None, :]
     return ids[idx], ids[idx + 1]

@@ -23,7 +23,7 @@ scan and does two matmuls per step. Here:
     dW_h = sum_t h_{t-1}^T dz_t,  dW_x = sum_t x_t^T dz_t,  db = sum_t dz_t
 
 On a CPU in float32 both time loops run in a compiled kernel
-(:mod:`rnn_jax.lstm_cpu`: one call per loop, the batch split over the cores)
+(:mod:`rnn_jax.lstm.cpu`: one call per loop, the batch split over the cores)
 instead of XLA's loops; the matmuls over all steps stay with XLA either way.
 
 Gradients equal ``jax.grad`` of the plain scan (tests/test_lstm_fused.py).
@@ -34,9 +34,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from rnn_jax import lstm_cpu
-from rnn_jax.cells import LSTMCarry
-from rnn_jax.typing import Params
+from rnn_jax.lstm import cpu as lstm_cpu
+from rnn_jax.typing import LSTMCarry, Params
 
 
 def _act(z: jax.Array) -> jax.Array:

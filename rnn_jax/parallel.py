@@ -1,0 +1,108 @@
+"""Data parallelism: split a CPU into devices, meshes, replication, sharded gradients, pacing.
+
+A train step given a mesh (:func:`rnn_jax.train.make_train_step`) hands every
+device a slice of each batch and averages the gradients with one all-reduce.
+On a CPU the devices are its cores (:func:`split_cpu`); on GPUs, the GPUs.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from rnn_jax.errors import ConfigError
+
+BATCH_AXIS = "batch"  # the mesh axis data parallelism splits batches over
+
+
+def split_cpu(devices: int) -> None:
+    """Have JAX show the CPU as ``devices`` devices, one core each, if JAX has not started.
+
+    The same as starting Python with ``JAX_NUM_CPU_DEVICES=N``; once JAX has run
+    anything it is too late, and this does nothing (:func:`data_parallel_mesh`
+    then says what to do). Other backends ignore it.
+    """
+    if devices > 1 and jax.config.jax_num_cpu_devices < devices:
+        try:
+            jax.config.update("jax_num_cpu_devices", devices)
+        except RuntimeError:  # the backend is up already
+            pass
+
+
+def data_parallel_mesh(devices: int) -> Mesh:
+    """A one-axis mesh over the first ``devices`` local devices, to split batches over.
+
+    Raises:
+      ConfigError: if JAX sees fewer devices. A CPU is one device unless split
+        (:func:`split_cpu`; each device then runs on its own core).
+    """
+    have = jax.local_devices()
+    if not 1 <= devices <= len(have):
+        hint = (
+            f"start Python with JAX_NUM_CPU_DEVICES={devices} (or call "
+            f"rnn_jax.parallel.split_cpu({devices}) before JAX runs anything) to split the CPU"
+            if have[0].platform == "cpu" and devices > 1
+            else f"choose between 1 and {len(have)}"
+        )
+        raise ConfigError(
+            f"data parallelism over {devices} devices, but JAX sees {len(have)} "
+            f"({have[0].platform}); {hint}"
+        )
+    return Mesh(np.array(have[:devices]), (BATCH_AXIS,), axis_types=(AxisType.Auto,))
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+    """``tree`` with a full copy on every device of ``mesh`` (a train state, params)."""
+    return jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+def sharded_grads(grads_fn: Callable, mesh: Mesh) -> Callable:
+    """``grads_fn(params, batch, key)`` run on every shard of the batch, averaged over ``mesh``.
+
+    Each device takes its slice of the batch and its own key (dropout masks
+    differ between slices); the means of equal slices are the batch's means.
+    """
+    n = mesh.shape[BATCH_AXIS]
+
+    def on_shard(params, batch, key):
+        key = jax.random.fold_in(key, jax.lax.axis_index(BATCH_AXIS))
+        return jax.lax.pmean(grads_fn(params, batch, key), BATCH_AXIS)
+
+    # check_vma=False: each device's gradient is of its own loss (no implicit psum of
+    # the replicated params' cotangents), so the pmean above is the whole average.
+    sharded = jax.shard_map(
+        on_shard, mesh=mesh, in_specs=(P(), P(BATCH_AXIS), P()), out_specs=P(), check_vma=False
+    )
+
+    def checked(params, batch, key):
+        sizes = {leaf.shape[0] for leaf in jax.tree.leaves(batch)}
+        if any(size % n for size in sizes):
+            raise ConfigError(
+                f"a batch of {sorted(sizes)} examples does not split evenly over {n} devices; "
+                f"use a batch size divisible by {n}"
+            )
+        return sharded(params, batch, key)
+
+    return checked
+
+
+def paced(step_fn: Callable) -> Callable:
+    """``step_fn`` with at most two calls in flight: each call waits for the one before.
+
+    The host still runs a step ahead of the devices. Without a bound, XLA:CPU
+    deadlocks once a device's queue of 32 launched multi-device programs is full
+    (tests/test_parallel.py reproduces it).
+    """
+    previous = []
+
+    def run(state, batch):
+        state, metrics = step_fn(state, batch)
+        if previous:
+            jax.block_until_ready(previous.pop())
+        previous.append(metrics)
+        return state, metrics
+
+    return run

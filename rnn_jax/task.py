@@ -1,0 +1,105 @@
+"""What an experiment hands the shared run shell (:func:`rnn_jax.experiment.run`).
+
+An experiment module builds a :class:`Task` from its config (model, loss,
+evaluation, training arrays, the metric that picks the best checkpoint, and a
+report of the test figures); the shell does everything else the same way for
+every experiment: run directory, checkpoints, resume, NaN stop, progress bar,
+learning curves, ``results.json`` and the test row of ``metrics.jsonl``.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from rnn_jax.errors import ConfigError
+from rnn_jax.models import SequenceModel
+from rnn_jax.optim import OptimConfig
+from rnn_jax.train import LossFn
+from rnn_jax.typing import Params, PRNGKey
+
+MODES = ("max", "min")
+
+
+@dataclass(frozen=True)
+class TrainConfig(OptimConfig):
+    """The shared part of every experiment's ``train`` section: the optimizer and devices."""
+
+    devices: int = 1
+    """Split each batch over N devices (data parallel); on a CPU, N devices of one core
+    each."""
+
+
+class Report(NamedTuple):
+    """An experiment's test figures for its best parameters."""
+
+    results: dict[str, Any]  # written to results.json (with the best step and val metrics)
+    test: dict[str, float]  # the test row of metrics.jsonl, at the best step
+    summary: str  # printed at the end of the run
+
+
+@dataclass(frozen=True)
+class Task:
+    """One training run, as an experiment describes it.
+
+    Attributes:
+      experiment: the experiment's name (``runs/<experiment>/...``).
+      config: its frozen config dataclass, saved as ``config.json``: exactly the
+        settings that determine the result. ``config.seed`` seeds initialisation
+        and shuffling; ``config.train`` is a :class:`TrainConfig`.
+      init: ``key -> params``.
+      loss_fn: ``(params, batch, key) -> (loss, metrics)`` (batch means).
+      train_data: arrays with one example per row; batches are drawn from them.
+      batch_size: examples per step.
+      steps: optimizer steps of the whole run.
+      evaluate: ``params -> {name: value}`` on the validation split.
+      eval_every: steps between evaluations (each writes a checkpoint).
+      best: the name in ``evaluate``'s metrics that picks the best checkpoint.
+      mode: ``"max"`` or ``"min"``: whether larger ``best`` is better.
+      report: ``(params, run_dir) -> Report``: test figures, plots, tables.
+      model: the :class:`SequenceModel` the params belong to, saved with the run
+        so any code can rebuild it (:func:`rnn_jax.experiment.load_run`).
+      curves: metric names plotted in ``figures/curves.png``.
+      log_every: steps between training log points.
+      steps_per_call: steps run per compiled call (``lax.scan`` over batches).
+      echo: a name for the loss to print at every log point (classic logs).
+    """
+
+    experiment: str
+    config: Any
+    init: Callable[[PRNGKey], Params]
+    loss_fn: LossFn
+    train_data: Mapping[str, np.ndarray]
+    batch_size: int
+    steps: int
+    evaluate: Callable[[Params], dict[str, float]]
+    eval_every: int
+    best: str
+    mode: str
+    report: Callable[[Params, Path], Report]
+    model: SequenceModel | None = None
+    curves: tuple[str, ...] = ("loss",)
+    log_every: int = 100
+    steps_per_call: int = 1
+    echo: str | None = None
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
+        n = len(next(iter(self.train_data.values())))
+        if self.batch_size > n:
+            raise ConfigError(
+                f"--train.batch-size {self.batch_size} exceeds the {n} training examples"
+            )
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError(
+                f"a run needs at least one step of at least one example, got {self.steps} "
+                f"steps of {self.batch_size}; raise the steps / epochs or the batch size"
+            )
+
+    @property
+    def best_metric(self) -> str:
+        """``"val/<best>"``: the checkpoints' key for the best metric."""
+        return f"val/{self.best}"

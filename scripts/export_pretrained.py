@@ -1,0 +1,41 @@
+"""Ship a trained run as a pretrained model inside the package (rnn_jax/pretrained/).
+
+    python -m experiments.mnist_gen --data-dir DIR --workdir runs/mnist_gen/default
+    python -m scripts.export_pretrained runs/mnist_gen/default --experiment mnist_gen \\
+        --command "python -m experiments.mnist_gen"
+
+Writes ``<experiment>.safetensors`` (the best checkpoint's parameters) and
+``<experiment>.json`` (settings, model, step, validation and test figures from
+the run's ``metrics.jsonl``, the command, a checksum); see
+:mod:`rnn_jax.pretrained`.
+"""
+
+import argparse
+
+from rnn_jax import experiment, pretrained, rundir
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("--experiment", required=True)
+    parser.add_argument("--command", required=True, help="the command that trained the run")
+    parser.add_argument("--folder", default=str(pretrained.FOLDER))
+    args = parser.parse_args()
+
+    run = experiment.load_run(args.run_dir, args.experiment)
+    test = {
+        r["name"]: r["value"]
+        for r in rundir.read_metrics(args.run_dir)
+        if r["split"] == "test" and r["step"] == run.step
+    }
+    if not test:
+        raise SystemExit(f"{args.run_dir} has no test row at step {run.step}; finish the run first")
+    saved = rundir.read_run(args.run_dir, args.experiment)
+    card = {"test": test, "command": args.command, "git_commit": saved.get("git_commit")}
+    path = pretrained.export(run, args.experiment, card, folder=args.folder)
+    print(f"wrote {path} and its card (step {run.step}, test {test})")
+
+
+if __name__ == "__main__":
+    main()
