@@ -125,3 +125,24 @@ def plot_forecast(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return _save(fig, path)
+
+
+def plot_sweep(
+    table: Sequence[dict], x_key: str, line_key: str, metric: str, path: str | Path
+) -> Path:
+    """A sweep's ``metric`` (``(mean, std)`` per row of the table) against ``x_key``, one line
+    with error bars per value of ``line_key`` (e.g. test accuracy against hidden size per cell)."""
+    xs = list(dict.fromkeys(row[x_key] for row in table))
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for line in dict.fromkeys(row[line_key] for row in table):
+        points = [
+            (xs.index(r[x_key]), *r[metric]) for r in table if r[line_key] == line and metric in r
+        ]
+        if points:
+            pos, mean, std = zip(*sorted(points))
+            ax.errorbar(pos, mean, yerr=std, marker="o", capsize=3, label=str(line))
+    ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+    ax.set(xlabel=x_key, ylabel=metric, title=f"{metric} (mean ± std over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(title=line_key)
+    return _save(fig, path)

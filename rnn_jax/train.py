@@ -42,7 +42,12 @@ def init_state(params: Params, tx: optax.GradientTransformation, seed: int) -> T
     return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), jax.random.PRNGKey(seed))
 
 
-def _one_step(loss_fn: LossFn, tx: optax.GradientTransformation, mesh: Mesh | None):
+def make_step_fn(
+    loss_fn: LossFn, tx: optax.GradientTransformation, mesh: Mesh | None = None
+) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
+    """The train step ``(state, batch) -> (state, metrics)`` as a pure function, not jitted:
+    what :func:`make_train_step` jits, and what a vmapped group of runs maps over members."""
+
     def grads_fn(params, batch, key):
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch, key)
         return loss, aux, grads
@@ -82,7 +87,7 @@ def make_train_step(
       mesh: split every batch over this :func:`rnn_jax.parallel.data_parallel_mesh`;
         the state must then be :func:`rnn_jax.parallel.replicate`-d on it.
     """
-    step = _one_step(loss_fn, tx, mesh)
+    step = make_step_fn(loss_fn, tx, mesh)
     if steps_per_call == 1:
         jitted = jax.jit(step, donate_argnums=0)
     else:

@@ -1,0 +1,162 @@
+"""Several runs of one program trained together: states stacked on a member axis, one
+vmapped step for all of them.
+
+The members of a group are tasks that differ only in their seed (their
+initialisation, data order, dropout masks and, where the experiment draws it
+from the seed, their validation split). Each member's parameters and optimizer
+state sit at index ``m`` of every array of the stacked state, the step is
+``jax.vmap``-ed over that axis and jitted once, and every member writes the run
+directory its solo run would (:func:`rnn_jax.experiment.fit`): metrics,
+checkpoints, then its own report. A member whose loss turns non-finite is
+frozen from that step on and marked failed (``failed.json``) while the others
+train on.
+"""
+
+import json
+import math
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from rnn_jax import batching, experiment, rundir, train
+from rnn_jax.ckpt import Checkpoints
+from rnn_jax.errors import ConfigError
+from rnn_jax.task import Task
+
+
+def stack(trees: list) -> object:
+    """Trees of equal structure stacked on a new leading (member) axis."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def unstack(tree: object, m: int) -> object:
+    """Member ``m`` of a stacked tree."""
+    return jax.tree.map(lambda x: x[m], tree)
+
+
+def check_group(tasks: list[Task]) -> None:
+    """Raise ConfigError unless the tasks differ in their seed alone."""
+
+    def strip(config):
+        return json.dumps({**rundir.config_to_dict(config), "seed": None}, sort_keys=True)
+
+    if len({strip(t.config) for t in tasks}) != 1 or len({t.config.seed for t in tasks}) != len(
+        tasks
+    ):
+        raise ConfigError("members of a group must differ in their seed alone")
+    if tasks[0].config.train.devices != 1 or tasks[0].steps_per_call != 1:
+        raise ConfigError("grouped members run on one device, one step per call")
+
+
+def make_group_step(task: Task):
+    """``(states, batches, alive) -> (states, metrics, alive)``, vmapped over members and
+    jitted; a member that is not alive, or whose loss or gradient is not finite, keeps its
+    state."""
+    step = train.make_step_fn(task.loss_fn, task.config.train.optimizer(task.steps))
+
+    def member(state, batch, alive):
+        new, metrics = step(state, batch)
+        alive = alive & jnp.isfinite(metrics["loss"]) & jnp.isfinite(metrics["grad_norm"])
+        kept = jax.tree.map(lambda n, o: jnp.where(alive, n, o), new, state)
+        return kept, metrics, alive
+
+    return jax.jit(jax.vmap(member), donate_argnums=0)
+
+
+def fit(tasks: list[Task], folders: list[Path], *, resume: bool) -> list[dict | None]:
+    """Train the group; report every member that finished; returns their results (``None``
+    for a member that failed)."""
+    check_group(tasks)
+    task, m_count = tasks[0], len(tasks)
+    tx = task.config.train.optimizer(task.steps)
+    ckpts = [
+        Checkpoints(f / "ckpt", best_metric=t.best_metric, best_mode=t.mode)
+        for t, f in zip(tasks, folders)
+    ]
+    states = [
+        train.init_state(t.init(jax.random.PRNGKey(t.config.seed)), tx, t.config.seed)
+        for t in tasks
+    ]
+    start = 0
+    if resume:
+        steps = {c.latest_step() for c in ckpts}
+        if len(steps) != 1:
+            raise ConfigError(
+                f"the members' latest checkpoints are at different steps {sorted(steps)}; "
+                "resume them one by one (python -m experiments.NAME --workdir RUN --resume)"
+            )
+        start = steps.pop()
+        states = [c.restore(start, s)[0] for c, s in zip(ckpts, states)]
+    logs = [
+        rundir.MetricsLog(f / "metrics.jsonl", resume_step=start if resume else None)
+        for f in folders
+    ]
+    streams = [
+        batching.batches(t.train_data, t.batch_size, seed=t.config.seed, start_step=start)
+        for t in tasks
+    ]
+    group_step = make_group_step(task)
+    state, alive = stack(states), jnp.ones(m_count, bool)
+    failed: dict[int, str] = {}
+    pending, last_log, t0 = [], start, time.perf_counter()
+    bar = tqdm(
+        total=task.steps, initial=start, desc=f"{task.experiment} x{m_count}", mininterval=1.0
+    )
+    step = start
+    try:
+        while step < task.steps:
+            batch = stack([next(s) for s in streams])
+            state, metrics, alive = group_step(state, batch, alive)
+            pending.append(metrics)
+            step += 1
+            bar.update()
+            due_eval = step % task.eval_every == 0 or step == task.steps
+            if step - last_log >= task.log_every or due_eval:
+                host, ok = jax.device_get((pending, alive))
+                rate = (step - last_log) / (time.perf_counter() - t0)
+                for m in range(m_count):
+                    if m in failed:
+                        continue
+                    avg = {k: float(np.mean([p[k][m] for p in host])) for k in host[0]}
+                    if not ok[m] or not all(math.isfinite(v) for v in avg.values()):
+                        failed[m] = (
+                            f"non-finite loss or gradient between steps {last_log} and {step}; "
+                            "lower the learning rate or enable gradient clipping"
+                        )
+                        continue
+                    logs[m].write(step, "train", {**avg, "steps_per_s": rate})
+                pending, last_log, t0 = [], step, time.perf_counter()
+            if due_eval:
+                for m in range(m_count):
+                    if m in failed:
+                        continue
+                    params = unstack(state.params, m)
+                    values = tasks[m].evaluate(params)
+                    logs[m].write(step, "val", values)
+                    flat = {f"val/{k}": v for k, v in values.items()}
+                    ckpts[m].save(
+                        step, unstack(state, m), {"step": step, "metrics": flat}, metrics=flat
+                    )
+                t0 = time.perf_counter()
+        bar.close()
+        results = []
+        for m, (t, f, c) in enumerate(zip(tasks, folders, ckpts)):
+            if m in failed:
+                (f / "failed.json").write_text(json.dumps({"error": failed[m]}) + "\n")
+                results.append(None)
+                continue
+            best = c.best_step()
+            best_state, meta = c.restore(best, unstack(state, m))
+            results.append(
+                experiment.report(t, f, best_state.params, best, meta.get("metrics", {}))
+            )
+        return results
+    finally:
+        for c in ckpts:
+            c.close()
+        for log in logs:
+            log.close()

@@ -1,0 +1,170 @@
+"""Grids of runs of any experiment, and their tables and figures.
+
+    python -m scripts.sweep mnist_classifier --set model.cell=rnn,gru,lstm \\
+        --set model.hidden=32,64,128 --set seed=0:3 --data-dir DIR
+    python -m scripts.sweep timeseries --set seed=0:8 --set train.lr=1e-3,3e-3 --name lr
+    python -m scripts.sweep collect runs/sweeps/NAME
+
+Every ``--set PATH=VALUES`` is an axis (any setting of the experiment's config;
+``a:b`` is the ints a .. b-1, ``64+64`` a tuple such as two layers' sizes);
+the sweep is their product. Each member is an ordinary run in
+``runs/sweeps/<name>/<axis=value,...>/``. The plan (members, and the groups
+that differ only in values that change no array shape) is printed before
+anything trains. Members run one after another, each compiled on its own; a
+re-run skips finished members and resumes interrupted ones from their
+checkpoints; a member that fails (NaN, a bad combination) is marked failed in
+its directory and the rest go on. At the end (and with ``collect``):
+``results.csv``, ``results.md`` (mean ± std over seeds) and, when the axes hold
+``model.cell`` and ``model.hidden``, the test figure against hidden size per
+cell with error bars over seeds.
+"""
+
+import argparse
+import csv
+import importlib
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from rnn_jax import members, plotting, rundir, sweep
+from rnn_jax.errors import UserError
+
+EXPERIMENTS = ("mnist_classifier", "mnist_gen", "signal_forecast", "timeseries", "char_rnn")
+
+
+def run_sweep(args: argparse.Namespace) -> Path:
+    if args.experiment not in EXPERIMENTS:
+        raise UserError(f"unknown experiment {args.experiment!r}; choose one of {EXPERIMENTS}")
+    if not args.set:
+        raise UserError("a sweep needs at least one axis: --set PATH=VALUES")
+    module = importlib.import_module(f"experiments.{args.experiment}")
+    axes = [sweep.parse_axis(spec, module.Config) for spec in args.set]
+    members = sweep.expand(axes)
+    name = args.name or "_".join(a.path.rsplit(".", 1)[-1] for a in axes)
+    folder = sweep.prepare(Path(args.root) / name, args.experiment, axes)
+    options_cls = getattr(module, "Options", None) or module.experiment.RunOptions
+    extra = {"data_dir": args.data_dir} if args.data_dir else {}
+    if extra and "data_dir" not in options_cls.__dataclass_fields__:
+        raise UserError(f"{args.experiment} takes no --data-dir")
+
+    grouped = sweep.groups(members)
+    print(f"sweep {folder}: {len(members)} runs of {args.experiment}, {len(grouped)} program(s)")
+    for i, group in enumerate(grouped, 1):
+        shared = sweep.run_name(dict(sweep.program_key(group[0]))) or "(all)"
+        print(f"  group {i}: {shared}: {len(group)} member(s)")
+    for group in grouped:
+        runs = [folder / sweep.run_name(a) for a in group]
+        states = [sweep.status(r) for r in runs]
+        for run, state in zip(runs, states):
+            if state == "done":
+                print(f"{run.name}: done, skipped")
+        todo = [(a, r, st) for a, r, st in zip(group, runs, states) if st != "done"]
+        # Together: all new members, or all interrupted ones (they stopped at one step).
+        together = [t for t in todo if t[2] == "new"] or todo
+        if args.sequential or len(together) < 2 or len({t[2] for t in together}) > 1:
+            together = []
+        for assignment, run, state in todo:
+            if (assignment, run, state) not in together:
+                train_one(module, options_cls, extra, assignment, run, resume=state == "partial")
+        if together:
+            train_group(module, options_cls, extra, together)
+    return folder
+
+
+def train_one(module, options_cls, extra, assignment, run: Path, *, resume: bool) -> None:
+    """One member on its own, through the experiment's own entry point."""
+    print(f"{run.name}: {'resuming' if resume else 'training'}")
+    config = sweep.apply(module.Config(), assignment)
+    options = options_cls(workdir=str(run), resume=resume, **extra)
+    try:
+        module.train_and_evaluate(config, options)
+        (run / "failed.json").unlink(missing_ok=True)
+    except UserError as err:
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "failed.json").write_text(json.dumps({"error": str(err)}) + "\n")
+        print(f"{run.name}: failed ({err}); the others go on", file=sys.stderr)
+
+
+def train_group(module, options_cls, extra, todo) -> None:
+    """Members that differ in their seed alone, trained together (:mod:`rnn_jax.members`)."""
+    names = ", ".join(run.name for _, run, _ in todo)
+    print(f"{'resuming' if todo[0][2] == 'partial' else 'training'} together: {names}")
+    tasks, folders = [], []
+    resume = todo[0][2] == "partial"
+    for assignment, run, _ in todo:
+        options = options_cls(workdir=str(run), resume=resume, **extra)
+        task = module.make_task(sweep.apply(module.Config(), assignment), options)
+        folders.append(
+            rundir.prepare(
+                run,
+                task.experiment,
+                task.config,
+                resume=resume,
+                best={"metric": task.best_metric, "mode": task.mode},
+                model=None if task.model is None else asdict(task.model),
+            )
+        )
+        tasks.append(task)
+    for run, result in zip(folders, members.fit(tasks, folders, resume=resume)):
+        if result is None:
+            print(f"{run.name}: failed (see {run / 'failed.json'}); the others went on")
+
+
+def collect(folder: Path) -> None:
+    """Write results.csv, results.md and the figure; print the table."""
+    spec = json.loads((folder / "sweep.json").read_text())
+    rows = sweep.collect(folder)
+    failed = sorted(p.parent.name for p in folder.glob("*/failed.json"))
+    with (folder / "results.csv").open("w", newline="") as f:
+        fields = list(dict.fromkeys(k for r in rows for k in r)) or ["run"]
+        writer = csv.DictWriter(f, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    table = sweep.summarize(rows, list(spec["axes"]))
+    text = sweep.markdown(table)
+    if failed:
+        text += f"\nfailed: {', '.join(failed)}\n"
+    (folder / "results.md").write_text(text)
+    print(text)
+    axes = spec["axes"]
+    if rows and "model.cell" in axes and "model.hidden" in axes:
+        best = json.loads((folder / rows[0]["run"] / "config.json").read_text())["best"]
+        metric = "test/" + best["metric"].split("/", 1)[1]
+        figure = plotting.plot_sweep(
+            table, "model.hidden", "model.cell", metric, folder / "figures" / "by_hidden.png"
+        )
+        print(f"figure: {figure}")
+    print(f"tables: {folder / 'results.md'}, {folder / 'results.csv'}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    if argv[:1] == ["collect"]:
+        parser.add_argument("command")
+        parser.add_argument("folder", type=Path)
+    else:
+        parser.add_argument("experiment")
+        parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUES")
+        parser.add_argument("--name", help="the sweep's folder name (default: from its axes)")
+        parser.add_argument("--root", default="runs/sweeps", help="where sweeps are kept")
+        parser.add_argument("--data-dir", help="passed to experiments that read MNIST")
+        parser.add_argument(
+            "--sequential", action="store_true", help="train every member on its own"
+        )
+    args = parser.parse_args(argv)
+    try:
+        if argv[:1] == ["collect"]:
+            if not (args.folder / "sweep.json").is_file():
+                raise UserError(f"{args.folder} is not a sweep folder (no sweep.json)")
+            collect(args.folder)
+        else:
+            collect(run_sweep(args))
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

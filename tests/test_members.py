@@ -1,0 +1,154 @@
+"""Members trained together: equal to their solo runs, a diverging member masked, resume."""
+
+import json
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rnn_jax import batching, experiment, members, rundir, task, train
+from rnn_jax.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainConfig(task.TrainConfig):
+    lr: float = 0.1
+    schedule: str = "cosine"
+    warmup_steps: int = 5
+    steps: int = 30
+
+
+@dataclass(frozen=True)
+class Config:
+    train: TrainConfig = TrainConfig()
+    seed: int = 0
+    poison: int = -1  # a seed whose data hold an Inf (its run diverges)
+
+
+def make_task(config: Config) -> task.Task:
+    """A two-layer regression whose data, like a validation split, come from the seed."""
+    rng = np.random.default_rng(config.seed)
+    x = rng.normal(size=(48, 3)).astype(np.float32)
+    y = np.tanh(x @ np.array([1.0, -2.0, 0.5], np.float32))[:, None]
+    if config.seed == config.poison:
+        x[5, 0] = np.inf
+    data = {"x": x, "y": y}
+
+    def predict(params, x):
+        return jnp.tanh(x @ params["w1"]) @ params["w2"]
+
+    def loss_fn(params, batch, key):
+        noise = 0.01 * jax.random.normal(key, batch["y"].shape)  # the per-step key matters
+        return jnp.mean((predict(params, batch["x"]) - batch["y"] - noise) ** 2), {}
+
+    @jax.jit
+    def sums(params, batch):
+        err = jnp.mean((predict(params, batch["x"]) - batch["y"]) ** 2, axis=-1)
+        return {"mse": jnp.sum(err * batch["weight"]), "count": jnp.sum(batch["weight"])}
+
+    def init(key):
+        k1, k2 = jax.random.split(key)
+        return {"w1": jax.random.normal(k1, (3, 8)) / 2, "w2": jax.random.normal(k2, (8, 1)) / 3}
+
+    def report(params, run_dir):
+        mse = train.evaluate(sums, params, data, 16)["mse"]
+        return task.Report({"train_mse": mse}, {"mse": mse}, f"mse {mse:.4f}")
+
+    return task.Task(
+        experiment="toy",
+        config=config,
+        init=init,
+        loss_fn=loss_fn,
+        train_data=data,
+        batch_size=8,
+        steps=config.train.steps,
+        evaluate=lambda params: train.evaluate(sums, params, data, 16),
+        eval_every=10,
+        best="mse",
+        mode="min",
+        report=report,
+        log_every=5,
+    )
+
+
+def group(tmp_path, name, seeds, **kw):
+    tasks = [make_task(Config(seed=s, **kw)) for s in seeds]
+    folders = [
+        rundir.prepare(tmp_path / name / f"seed={s}", "toy", t.config, resume=False,
+                       best={"metric": t.best_metric, "mode": t.mode})
+        for s, t in zip(seeds, tasks)
+    ]  # fmt: skip
+    return tasks, folders
+
+
+def solo(tmp_path, seed, **kw):
+    options = experiment.RunOptions(workdir=str(tmp_path / "solo" / f"seed={seed}"))
+    experiment.run(make_task(Config(seed=seed, **kw)), options)
+    return experiment.load_run(options.workdir, "toy", which="latest")
+
+
+def test_members_equal_their_solo_runs(tmp_path):
+    tasks, folders = group(tmp_path, "group", [0, 1, 2])
+    results = members.fit(tasks, folders, resume=False)
+    for seed, folder, result in zip([0, 1, 2], folders, results):
+        alone = solo(tmp_path, seed)
+        together = experiment.load_run(folder, "toy", which="latest")
+        assert together.step == alone.step == 30
+        # vmap batches the members' matmuls into one; float32 sums may round differently.
+        for a, b in zip(jax.tree.leaves(together.params), jax.tree.leaves(alone.params)):
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+        rows = rundir.read_metrics(folder)
+        assert {r["split"] for r in rows} >= {"train", "val", "test"}
+        assert result == json.loads((folder / "results.json").read_text())
+        assert (
+            result["best_step"]
+            == json.loads((tmp_path / "solo" / f"seed={seed}" / "results.json").read_text())[
+                "best_step"
+            ]
+        )
+
+
+def test_a_diverging_member_is_masked_and_the_others_finish(tmp_path):
+    tasks, folders = group(tmp_path, "group", [0, 1], poison=1)
+    results = members.fit(tasks, folders, resume=False)
+    assert results[1] is None
+    assert "non-finite" in json.loads((folders[1] / "failed.json").read_text())["error"]
+    assert results[0] is not None and not (folders[0] / "failed.json").exists()
+    alone = solo(tmp_path, 0, poison=1)
+    together = experiment.load_run(folders[0], "toy", which="latest")
+    for a, b in zip(jax.tree.leaves(together.params), jax.tree.leaves(alone.params)):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+
+
+def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    whole_tasks, whole = group(tmp_path, "whole", [0, 1])
+    members.fit(whole_tasks, whole, resume=False)
+    original, calls = batching.batches, []
+
+    def interrupted(*args, **kw):
+        calls.append(1)
+        for i, batch in enumerate(original(*args, **kw)):
+            if i == 13 and len(calls) == 2:  # the second member's stream, after step 10
+                raise KeyboardInterrupt
+            yield batch
+
+    tasks, broken = group(tmp_path, "broken", [0, 1])
+    monkeypatch.setattr(batching, "batches", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        members.fit(tasks, broken, resume=False)
+    monkeypatch.setattr(batching, "batches", original)
+    assert {experiment.load_run(f, "toy", which="latest").step for f in broken} == {10}
+    members.fit(tasks, broken, resume=True)
+    for a_dir, b_dir in zip(whole, broken):
+        a = experiment.load_run(a_dir, "toy", which="latest")
+        b = experiment.load_run(b_dir, "toy", which="latest")
+        for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_members_must_differ_in_their_seed_alone(tmp_path):
+    tasks = [make_task(Config(seed=0)), make_task(Config(seed=1, train=TrainConfig(lr=0.2)))]
+    with pytest.raises(ConfigError, match="differ in their seed alone"):
+        members.check_group(tasks)

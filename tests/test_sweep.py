@@ -1,0 +1,122 @@
+"""Sweeps: axes, grid expansion, grouping, names, collect; a tiny sweep through the CLI."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from experiments import mnist_classifier as mc
+from rnn_jax import sweep
+from rnn_jax.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_axes_parse_by_the_settings_types():
+    assert sweep.parse_axis("model.cell=rnn,gru,lstm", mc.Config).values == ("rnn", "gru", "lstm")
+    assert sweep.parse_axis("model.hidden=32,64+64", mc.Config).values == ((32,), (64, 64))
+    assert sweep.parse_axis("seed=0:3", mc.Config).values == (0, 1, 2)
+    assert sweep.parse_axis("train.lr=1e-3,3e-3", mc.Config).values == (1e-3, 3e-3)
+    assert sweep.parse_axis("train.epoch-per-call=true,false", mc.Config).values == (True, False)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("model.cels=lstm", r"model has no setting 'cels'; choose one of \['cell', "),
+        ("train.lr=fast", "'fast' is not a float"),
+        ("seed=", "gives no values"),
+        ("model=lstm", "names a section"),
+        ("seed", "write PATH=VALUES"),
+        ("seed=1,1", "lists a value twice"),
+    ],
+)
+def test_bad_axes_are_clear_errors(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        sweep.parse_axis(spec, mc.Config)
+
+
+def test_expand_group_name_and_apply():
+    axes = [
+        sweep.parse_axis("model.hidden=32,64", mc.Config),
+        sweep.parse_axis("train.lr=1e-3,3e-3", mc.Config),
+        sweep.parse_axis("seed=0:2", mc.Config),
+    ]
+    members = sweep.expand(axes)
+    assert len(members) == 8 and members[1] == {
+        "model.hidden": (32,),
+        "train.lr": 1e-3,
+        "seed": 1,
+    }
+    # Members that differ in their seed alone train together.
+    assert [len(g) for g in sweep.groups(members)] == [2, 2, 2, 2]
+    assert sweep.run_name(members[1]) == "hidden=32,lr=0.001,seed=1"
+    config = sweep.apply(mc.Config(), members[1])
+    assert config.model.hidden == (32,) and config.train.lr == 1e-3 and config.seed == 1
+    assert config.model.cell == "lstm"  # untouched settings keep their defaults
+    with pytest.raises(ConfigError, match="swept twice"):
+        sweep.expand([axes[2], axes[2]])
+
+
+def test_summarize_means_and_stds_over_seeds():
+    rows = [
+        {"run": "a", "model.cell": "gru", "seed": "0", "test/accuracy": 0.8},
+        {"run": "b", "model.cell": "gru", "seed": "1", "test/accuracy": 0.9},
+        {"run": "c", "model.cell": "rnn", "seed": "0", "test/accuracy": 0.5},
+    ]
+    table = sweep.summarize(rows, ["model.cell", "seed"])
+    assert table[0]["seeds"] == 2 and table[0]["test/accuracy"] == pytest.approx((0.85, 0.05))
+    assert table[1]["test/accuracy"] == (0.5, 0.0)
+    assert "0.85 ± 0.05" in sweep.markdown(table)
+
+
+def run_sweep(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "scripts.sweep", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+
+
+def test_tiny_sweep_through_the_cli(tmp_path):
+    args = [
+        "timeseries", "--set", "model.hidden=4,8", "--set", "seed=0:2",
+        "--set", "train.steps=20", "--set", "train.lr=1e-3,1e30",
+        "--name", "tiny", "--root", str(tmp_path),
+    ]  # fmt: skip
+    out = run_sweep(*args)
+    assert out.returncode == 0, out.stderr[-2000:]
+    folder = tmp_path / "tiny"
+    assert "8 runs of timeseries, 4 program(s)" in out.stdout
+    assert "group 1: hidden=4,steps=20,lr=0.001: 2 member(s)" in out.stdout
+    # Members that differ in their seed alone train together, one program for both.
+    assert "training together: hidden=4,seed=0,steps=20,lr=0.001, hidden=4,seed=1" in out.stdout
+    member = folder / "hidden=8,seed=1,steps=20,lr=0.001"
+    saved = json.loads((member / "config.json").read_text())["config"]
+    assert saved["model"]["hidden"] == [8] and saved["seed"] == 1 and saved["train"]["lr"] == 1e-3
+    # The diverging members are marked failed; the others finished.
+    failed = sorted(p.parent.name for p in folder.glob("*/failed.json"))
+    assert len(failed) == 4 and all(name.endswith("lr=1e+30") for name in failed)
+    assert "non-finite" in json.loads((folder / failed[0] / "failed.json").read_text())["error"]
+    table = (folder / "results.md").read_text()
+    assert "| model.hidden | train.steps | train.lr | seeds |" in table
+    assert "failed: " in table
+    rows = (folder / "results.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4 and "test/mse" in rows[0]
+
+    (member / "results.json").unlink()  # as if interrupted after its last checkpoint
+    again = run_sweep(*args)
+    assert again.returncode == 0 and again.stdout.count("done, skipped") == 3
+    assert f"{member.name}: resuming" in again.stdout and (member / "results.json").is_file()
+    other = run_sweep("timeseries", "--set", "seed=0:2", "--name", "tiny", "--root", str(tmp_path))
+    assert other.returncode == 2 and "holds a sweep of timeseries over" in other.stderr
+    bad = run_sweep("timeseries", "--set", "model.hiden=4", "--root", str(tmp_path))
+    assert bad.returncode == 2 and "model has no setting 'hiden'" in bad.stderr
+    unknown = run_sweep("nope", "--set", "seed=0:2", "--root", str(tmp_path))
+    assert unknown.returncode == 2 and "unknown experiment 'nope'" in unknown.stderr
+    collected = run_sweep("collect", str(folder))
+    assert collected.returncode == 0 and "tables:" in collected.stdout
