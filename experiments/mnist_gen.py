@@ -164,7 +164,10 @@ class Completer:
 
     def complete_all(self, params, images: np.ndarray, batch: int = 1000) -> np.ndarray:
         """Completions of the top halves of many uint8 images, as floats ``[N, 28, 28]``."""
-        tops = [mnist.pixels(images[i : i + batch, :GIVEN]) for i in range(0, len(images), batch)]
+        tops = [
+            mnist.pixels(jnp.asarray(images[i : i + batch, :GIVEN]))
+            for i in range(0, len(images), batch)
+        ]
         return np.concatenate([np.asarray(self.complete(params, t)) for t in tops])
 
 
@@ -279,7 +282,7 @@ class Generator:
         top = np.asarray(top)
         if top.ndim != 3 or top.shape[1:] != (GIVEN, ROWS):
             raise ValueError(f"expected top halves [N, {GIVEN}, {ROWS}], got shape {top.shape}")
-        return np.asarray(self.completer.complete(self.params, mnist.pixels(top)))
+        return np.asarray(self.completer.complete(self.params, mnist.pixels(jnp.asarray(top))))
 
 
 def train_and_evaluate(config: Config, options: Options = Options()) -> dict:

@@ -3,13 +3,14 @@ vmapped step for all of them.
 
 The members of a group are tasks that differ only in their seed (their
 initialisation, data order, dropout masks and, where the experiment draws it
-from the seed, their validation split). Each member's parameters and optimizer
-state sit at index ``m`` of every array of the stacked state, the step is
-``jax.vmap``-ed over that axis and jitted once, and every member writes the run
-directory its solo run would (:func:`rnn_jax.experiment.fit`): metrics,
-checkpoints, then its own report. A member whose loss turns non-finite is
-frozen from that step on and marked failed (``failed.json``) while the others
-train on.
+from the seed, their validation split) and their peak learning rate, which each
+member's optimizer state holds as an array (:mod:`rnn_jax.optim`). Each
+member's parameters and optimizer state sit at index ``m`` of every array of the
+stacked state, the step is ``jax.vmap``-ed over that axis and jitted once, and
+every member writes the run directory its solo run would
+(:func:`rnn_jax.experiment.fit`): metrics, checkpoints, then its own report. A
+member whose loss turns non-finite is frozen from that step on and marked
+failed (``failed.json``) while the others train on.
 """
 
 import json
@@ -39,15 +40,15 @@ def unstack(tree: object, m: int) -> object:
 
 
 def check_group(tasks: list[Task]) -> None:
-    """Raise ConfigError unless the tasks differ in their seed alone."""
+    """Raise ConfigError unless the tasks differ in their seed and learning rate alone."""
 
     def strip(config):
-        return json.dumps({**rundir.config_to_dict(config), "seed": None}, sort_keys=True)
+        settings = rundir.config_to_dict(config)
+        settings["train"]["lr"] = settings["seed"] = None
+        return json.dumps(settings, sort_keys=True)
 
-    if len({strip(t.config) for t in tasks}) != 1 or len({t.config.seed for t in tasks}) != len(
-        tasks
-    ):
-        raise ConfigError("members of a group must differ in their seed alone")
+    if len({strip(t.config) for t in tasks}) != 1:
+        raise ConfigError("members of a group must differ in their seed and learning rate alone")
     if tasks[0].config.train.devices != 1 or tasks[0].steps_per_call != 1:
         raise ConfigError("grouped members run on one device, one step per call")
 
@@ -72,13 +73,17 @@ def fit(tasks: list[Task], folders: list[Path], *, resume: bool) -> list[dict | 
     for a member that failed)."""
     check_group(tasks)
     task, m_count = tasks[0], len(tasks)
-    tx = task.config.train.optimizer(task.steps)
     ckpts = [
         Checkpoints(f / "ckpt", best_metric=t.best_metric, best_mode=t.mode)
         for t, f in zip(tasks, folders)
     ]
+    # Each member's own optimizer state holds its own peak learning rate (optim.py).
     states = [
-        train.init_state(t.init(jax.random.PRNGKey(t.config.seed)), tx, t.config.seed)
+        train.init_state(
+            t.init(jax.random.PRNGKey(t.config.seed)),
+            t.config.train.optimizer(t.steps),
+            t.config.seed,
+        )
         for t in tasks
     ]
     start = 0

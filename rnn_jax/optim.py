@@ -17,7 +17,8 @@ def make_optimizer(
     warmup_steps: int = 0,
     clip_norm: float | None = None,
 ) -> optax.GradientTransformation:
-    """Adam with an optional warm-up + cosine decay schedule and global-norm clipping.
+    """Adam with an optional warm-up + cosine decay schedule and global-norm clipping, the
+    peak learning rate injected as a hyper-parameter (``state.hyperparams["learning_rate"]``).
 
     Args:
       lr: peak learning rate.
@@ -29,16 +30,28 @@ def make_optimizer(
     Raises:
       ConfigError: for an unknown schedule.
     """
-    if schedule == "constant":
-        rate = optax.constant_schedule(lr)
-    elif schedule == "cosine":
-        rate = optax.warmup_cosine_decay_schedule(
-            0.0, lr, warmup_steps, max(total_steps, warmup_steps + 1), end_value=0.0
-        )
-    else:
+    if schedule not in SCHEDULES:
         raise ConfigError(f"unknown schedule {schedule!r}; choose one of {SCHEDULES}")
-    adam = optax.adam(rate)
-    return optax.chain(optax.clip_by_global_norm(clip_norm), adam) if clip_norm else adam
+
+    def build(learning_rate):
+        rate = learning_rate
+        if schedule == "cosine":
+            # optax.warmup_cosine_decay_schedule(0, lr, warmup, decay, end_value=0), written
+            # out: it tests `peak == 0` in Python, which a traced peak cannot answer.
+            decay = max(total_steps, warmup_steps + 1)
+            rate = optax.join_schedules(
+                [
+                    optax.linear_schedule(0.0, learning_rate, warmup_steps),
+                    optax.cosine_decay_schedule(learning_rate, decay - warmup_steps, alpha=0.0),
+                ],
+                [warmup_steps],
+            )
+        adam = optax.adam(rate)
+        return optax.chain(optax.clip_by_global_norm(clip_norm), adam) if clip_norm else adam
+
+    # The peak rate lives in the optimizer state (an array), not in the program: runs that
+    # differ only in it share one compiled step, and a vmapped group gives each its own.
+    return optax.inject_hyperparams(build)(learning_rate=lr)
 
 
 @dataclass(frozen=True)

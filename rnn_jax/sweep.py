@@ -139,10 +139,14 @@ def run_name(assignment: Assignment) -> str:
     return ",".join(f"{n}={_text(v)}" for n, v in zip(names, assignment.values()))
 
 
+SHARED = ("seed", "train.lr")  # values that members of one compiled program may differ in
+
+
 def program_key(assignment: Assignment) -> tuple:
-    """What separates groups: every swept value but the seed. Members that differ in their
-    seed alone train together as one compiled program (:mod:`rnn_jax.members`)."""
-    return tuple((k, v) for k, v in assignment.items() if k != "seed")
+    """What separates groups: every swept value but the seed and the learning rate. Members
+    that differ in those alone train together as one compiled program
+    (:mod:`rnn_jax.members`)."""
+    return tuple((k, v) for k, v in assignment.items() if k not in SHARED)
 
 
 def groups(assignments: list[Assignment]) -> list[list[Assignment]]:

@@ -9,8 +9,9 @@ Every ``--set PATH=VALUES`` is an axis (any setting of the experiment's config;
 ``a:b`` is the ints a .. b-1, ``64+64`` a tuple such as two layers' sizes);
 the sweep is their product. Each member is an ordinary run in
 ``runs/sweeps/<name>/<axis=value,...>/``. The plan (members, and the groups
-that differ only in values that change no array shape) is printed before
-anything trains. Members run one after another, each compiled on its own; a
+that differ only in their seed and learning rate) is printed before
+anything trains. Each group trains as one vmapped program
+(:mod:`rnn_jax.members`; ``--sequential``: each member on its own); a
 re-run skips finished members and resumes interrupted ones from their
 checkpoints; a member that fails (NaN, a bad combination) is marked failed in
 its directory and the rest go on. At the end (and with ``collect``):
@@ -87,7 +88,8 @@ def train_one(module, options_cls, extra, assignment, run: Path, *, resume: bool
 
 
 def train_group(module, options_cls, extra, todo) -> None:
-    """Members that differ in their seed alone, trained together (:mod:`rnn_jax.members`)."""
+    """Members that differ in their seed and learning rate alone, trained together
+    (:mod:`rnn_jax.members`)."""
     names = ", ".join(run.name for _, run, _ in todo)
     print(f"{'resuming' if todo[0][2] == 'partial' else 'training'} together: {names}")
     tasks, folders = [], []

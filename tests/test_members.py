@@ -83,8 +83,8 @@ def group(tmp_path, name, seeds, **kw):
     return tasks, folders
 
 
-def solo(tmp_path, seed, **kw):
-    options = experiment.RunOptions(workdir=str(tmp_path / "solo" / f"seed={seed}"))
+def solo(tmp_path, seed, name=None, **kw):
+    options = experiment.RunOptions(workdir=str(tmp_path / "solo" / (name or f"seed={seed}")))
     experiment.run(make_task(Config(seed=seed, **kw)), options)
     return experiment.load_run(options.workdir, "toy", which="latest")
 
@@ -108,6 +108,22 @@ def test_members_equal_their_solo_runs(tmp_path):
                 "best_step"
             ]
         )
+
+
+def test_members_with_their_own_learning_rates_equal_their_solo_runs(tmp_path):
+    lrs = (0.03, 0.2)
+    tasks = [make_task(Config(seed=3, train=TrainConfig(lr=lr))) for lr in lrs]
+    folders = [
+        rundir.prepare(tmp_path / f"lr={lr}", "toy", t.config, resume=False,
+                       best={"metric": t.best_metric, "mode": t.mode})
+        for lr, t in zip(lrs, tasks)
+    ]  # fmt: skip
+    members.fit(tasks, folders, resume=False)
+    for lr, folder in zip(lrs, folders):
+        alone = solo(tmp_path, 3, name=f"lr={lr}", train=TrainConfig(lr=lr))
+        together = experiment.load_run(folder, "toy", which="latest")
+        for a, b in zip(jax.tree.leaves(together.params), jax.tree.leaves(alone.params)):
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
 
 
 def test_a_diverging_member_is_masked_and_the_others_finish(tmp_path):
@@ -148,7 +164,7 @@ def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path, monk
             np.testing.assert_array_equal(x, y)
 
 
-def test_members_must_differ_in_their_seed_alone(tmp_path):
-    tasks = [make_task(Config(seed=0)), make_task(Config(seed=1, train=TrainConfig(lr=0.2)))]
-    with pytest.raises(ConfigError, match="differ in their seed alone"):
+def test_members_must_differ_in_their_seed_and_rate_alone(tmp_path):
+    tasks = [make_task(Config(seed=0)), make_task(Config(seed=1, train=TrainConfig(steps=20)))]
+    with pytest.raises(ConfigError, match="differ in their seed and learning rate alone"):
         members.check_group(tasks)

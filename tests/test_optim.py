@@ -2,6 +2,8 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
 import pytest
 
 from rnn_jax import optim
@@ -22,3 +24,27 @@ def test_cosine_warmup_starts_at_zero_and_constant_does_not():
         with jax.numpy_dtype_promotion("standard"):
             upd, _ = tx.update(g, tx.init(g), g)
         assert bool(jnp.any(upd["w"] != 0)) is moves
+
+
+@pytest.mark.parametrize("schedule", optim.SCHEDULES)
+@pytest.mark.parametrize("clip_norm", [0.0, 1.0])
+def test_injected_rate_equals_plain_adam(schedule, clip_norm):
+    """The peak rate as a state array changes nothing: the same updates as optax.adam."""
+    if schedule == "cosine":
+        rate = optax.warmup_cosine_decay_schedule(0.0, 3e-3, 3, 10, end_value=0.0)
+    else:
+        rate = 3e-3
+    plain = optax.adam(rate)
+    if clip_norm:
+        plain = optax.chain(optax.clip_by_global_norm(clip_norm), plain)
+    ours = optim.make_optimizer(3e-3, 10, schedule=schedule, warmup_steps=3, clip_norm=clip_norm)
+    params = {"w": jnp.linspace(-1.0, 1.0, 5)}
+    s_plain, s_ours = plain.init(params), ours.init(params)
+    assert float(s_ours.hyperparams["learning_rate"]) == pytest.approx(3e-3)
+    update = jax.jit(lambda tx, g, s: tx.update(g, s, params), static_argnums=0)
+    for k in range(12):  # past the warm-up and the end of the decay
+        grads = {"w": jnp.sin(params["w"] * (k + 1)) * 3.0}
+        with jax.numpy_dtype_promotion("standard"):
+            u_plain, s_plain = update(plain, grads, s_plain)
+            u_ours, s_ours = update(ours, grads, s_ours)  # jitted: the peak is traced
+        np.testing.assert_array_equal(u_ours["w"], u_plain["w"])

@@ -50,8 +50,8 @@ def test_expand_group_name_and_apply():
         "train.lr": 1e-3,
         "seed": 1,
     }
-    # Members that differ in their seed alone train together.
-    assert [len(g) for g in sweep.groups(members)] == [2, 2, 2, 2]
+    # Members that differ in their seed and learning rate alone train together.
+    assert [len(g) for g in sweep.groups(members)] == [4, 4]
     assert sweep.run_name(members[1]) == "hidden=32,lr=0.001,seed=1"
     config = sweep.apply(mc.Config(), members[1])
     assert config.model.hidden == (32,) and config.train.lr == 1e-3 and config.seed == 1
@@ -91,10 +91,10 @@ def test_tiny_sweep_through_the_cli(tmp_path):
     out = run_sweep(*args)
     assert out.returncode == 0, out.stderr[-2000:]
     folder = tmp_path / "tiny"
-    assert "8 runs of timeseries, 4 program(s)" in out.stdout
-    assert "group 1: hidden=4,steps=20,lr=0.001: 2 member(s)" in out.stdout
-    # Members that differ in their seed alone train together, one program for both.
-    assert "training together: hidden=4,seed=0,steps=20,lr=0.001, hidden=4,seed=1" in out.stdout
+    assert "8 runs of timeseries, 2 program(s)" in out.stdout
+    assert "group 1: hidden=4,steps=20: 4 member(s)" in out.stdout
+    # Members that differ in their seed and learning rate alone train together.
+    assert "training together: hidden=4,seed=0,steps=20,lr=0.001, hidden=4,seed=0" in out.stdout
     member = folder / "hidden=8,seed=1,steps=20,lr=0.001"
     saved = json.loads((member / "config.json").read_text())["config"]
     assert saved["model"]["hidden"] == [8] and saved["seed"] == 1 and saved["train"]["lr"] == 1e-3
