@@ -27,8 +27,8 @@ def kernel():
     assert lstm_cpu.available(), "the CPU kernel failed to build (see the warning)"
 
 
-def _problem(t, b, d, h):
-    k = jax.random.split(jax.random.key(0), 5)
+def _problem(t, b, d, h, seed=0):
+    k = jax.random.split(jax.random.key(seed), 5)
     params = LSTM.init(k[0], d, h)
     params["b"] = 0.1 * jax.random.normal(k[1], params["b"].shape)
     carry = LSTMCarry(*jax.random.normal(k[2], (2, b, h)))
@@ -96,3 +96,27 @@ def test_without_a_compiler_warns_and_keeps_xla_loops(monkeypatch, tmp_path):
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
     with pytest.warns(UserWarning, match="XLA's loops"):
         assert not lstm_cpu.available.__wrapped__()
+
+
+@pytest.mark.parametrize("t, b, d, h", SHAPES)
+def test_kernel_under_vmap_equals_per_member_calls(kernel, t, b, d, h):
+    """A member axis (a vmapped sweep) runs as one kernel call, with each member's own
+    weights, and gives each member's values and gradients."""
+    problems = [_problem(t, b, d, h, seed) for seed in range(3)]
+    w = jax.random.normal(jax.random.key(9), (t, b, h))
+
+    def loss(params, carry, xs):
+        (h_t, c_t), ys = lstm_fused.lstm_scan(params, carry, xs)
+        return jnp.sum(w * ys) + jnp.sum(h_t * c_t)
+
+    grads = jax.value_and_grad(loss, argnums=(0, 1, 2))
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[p[:3] for p in problems])
+    batched = jax.jit(jax.vmap(grads))
+    hlo = batched.lower(*stacked).as_text()
+    assert hlo.count("rnn_jax_lstm_forward") == 1 and hlo.count("rnn_jax_lstm_backward") == 1
+    assert f"tensor<3x{t}x{b}x{4 * h}xf32>" in hlo  # the member axis reaches the kernel
+    got = batched(*stacked)
+    for m, problem in enumerate(problems):
+        want = jax.jit(grads)(*problem[:3])
+        for a, b_ in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+            np.testing.assert_allclose(b_[m], a, rtol=2e-5, atol=2e-5)

@@ -88,7 +88,9 @@ def forward(
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``(gates, hs, cs)``: gate activations [T, B, 4H] and h, c [T, B, H] of every step.
 
-    ``xw`` [T, B, 4H] is ``x_t W_x`` for all steps (without the bias ``b``).
+    ``xw`` [T, B, 4H] is ``x_t W_x`` for all steps (without the bias ``b``). Under
+    ``jax.vmap`` every operand and result gets a leading member axis, which the kernel
+    runs as one call (all members' rows split over the threads).
     """
     t_len, batch, g4 = xw.shape
     out = jax.ShapeDtypeStruct
@@ -100,7 +102,7 @@ def forward(
             out((t_len, batch, g4 // 4), xw.dtype),
         ),
         input_output_aliases={0: 0},  # gates overwrite xw where XLA can spare it
-        vmap_method="sequential",
+        vmap_method="broadcast_all",  # the kernel takes a leading member axis
     )
     return call(xw, wh, b, h0, c0)
 
@@ -120,6 +122,6 @@ def backward(
         "rnn_jax_lstm_backward",
         (out(gates.shape, gates.dtype), out(c0.shape, c0.dtype), out(c0.shape, c0.dtype)),
         input_output_aliases={0: 0},  # dz overwrites the gates
-        vmap_method="sequential",
+        vmap_method="broadcast_all",  # the kernel takes a leading member axis
     )
     return call(gates, cs, c0, wh, dys, dh_last, dc_last)

@@ -11,8 +11,10 @@
 // Backward: dz[t] from the gates, the cell states and (dh, dc), as in
 //           lstm_fused.py; dh[t-1] = dz[t] W_h^T, dc[t-1] = dc * f.
 // The weight gradients, large matmuls over all steps, stay with XLA.
+// Under jax.vmap every operand has a leading member axis [M, ...] (independent
+// LSTMs, e.g. the seeds of a sweep), and all members' rows share the threads.
 //
-// Built at first use by rnn_jax/lstm_cpu.py with the machine's C++ compiler.
+// Built at first use by rnn_jax/lstm/cpu.py with the machine's C++ compiler.
 
 #include <algorithm>
 #include <atomic>
@@ -248,16 +250,43 @@ void ParallelRows(ffi::ThreadPool& pool, int64_t rows, const Work& work) {
   while (state->done.load(std::memory_order_acquire) < blocks) std::this_thread::yield();
 }
 
-// Whether `buffer` has exactly the dimensions `want`.
+// Whether `buffer` has exactly the dimensions `want`, after `lead` leading ones
+// (the member axis of a vmapped call: one or none).
 template <typename Buffer>
-bool HasDims(const Buffer& buffer, std::initializer_list<int64_t> want) {
+bool HasDims(const Buffer& buffer, const std::vector<int64_t>& lead,
+             std::initializer_list<int64_t> want) {
   const auto dims = buffer.dimensions();
-  return dims.size() == want.size() && std::equal(want.begin(), want.end(), dims.begin());
+  if (dims.size() != lead.size() + want.size()) return false;
+  return std::equal(lead.begin(), lead.end(), dims.begin()) &&
+         std::equal(want.begin(), want.end(), dims.begin() + lead.size());
 }
 
 ffi::Error ShapeError(const char* handler) {
   return ffi::Error::InvalidArgument(std::string(handler) +
-                                     ": operand shapes disagree (see rnn_jax/lstm_cpu.py)");
+                                     ": operand shapes disagree (see rnn_jax/lstm/cpu.py)");
+}
+
+// The members of a vmapped call are independent LSTMs with their own weights: their
+// batch rows are laid end to end, members * batch rows in all, and split into row
+// blocks over the threads like the rows of one batch. `work(m, lo, hi)` runs rows
+// [lo, hi) of member m.
+template <typename Work>
+void ParallelMembers(ffi::ThreadPool& pool, int64_t members, int64_t batch, const Work& work) {
+  ParallelRows(pool, members * batch, [&](int64_t lo, int64_t hi) {
+    for (int64_t m = lo / batch; m * batch < hi; ++m) {
+      work(m, std::max(lo, m * batch) - m * batch, std::min(hi, (m + 1) * batch) - m * batch);
+    }
+  });
+}
+
+// One packed weight matrix per member.
+std::vector<std::vector<float>> PackAll(const float* w, int64_t members, int64_t k_dim,
+                                        int64_t n_dim, bool transposed) {
+  std::vector<std::vector<float>> out;
+  for (int64_t m = 0; m < members; ++m) {
+    out.push_back(Pack(w + m * k_dim * n_dim, k_dim, n_dim, transposed));
+  }
+  return out;
 }
 
 ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buffer<ffi::F32> wh,
@@ -265,25 +294,34 @@ ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buff
                        ffi::Buffer<ffi::F32> c0, ffi::ResultBuffer<ffi::F32> gates,
                        ffi::ResultBuffer<ffi::F32> hs, ffi::ResultBuffer<ffi::F32> cs) {
   const auto dims = xw.dimensions();
-  if (dims.size() != 3 || dims[2] % 4 != 0) return ShapeError("RnnJaxLstmForward");
-  const int64_t t_len = dims[0], batch = dims[1], g4 = dims[2], hid = g4 / 4;
-  if (!HasDims(wh, {hid, g4}) || !HasDims(bias, {g4}) || !HasDims(h0, {batch, hid}) ||
-      !HasDims(c0, {batch, hid})) {
+  if ((dims.size() != 3 && dims.size() != 4) || dims.back() % 4 != 0) {
     return ShapeError("RnnJaxLstmForward");
   }
-  const std::vector<float> packed = Pack(wh.typed_data(), hid, g4, /*transposed=*/false);
-  float* a = gates->typed_data();
-  float* h_out = hs->typed_data();
-  float* c_out = cs->typed_data();
-  const float* b = bias.typed_data();
+  const std::vector<int64_t> lead(dims.begin(), dims.end() - 3);  // [members] or []
+  const int64_t members = lead.empty() ? 1 : lead[0];
+  const int64_t t_len = dims[lead.size()], batch = dims[lead.size() + 1];
+  const int64_t g4 = dims.back(), hid = g4 / 4;
+  if (!HasDims(wh, lead, {hid, g4}) || !HasDims(bias, lead, {g4}) ||
+      !HasDims(h0, lead, {batch, hid}) || !HasDims(c0, lead, {batch, hid})) {
+    return ShapeError("RnnJaxLstmForward");
+  }
+  const auto packed = PackAll(wh.typed_data(), members, hid, g4, /*transposed=*/false);
+  const int64_t seq_z = t_len * batch * g4, seq_h = t_len * batch * hid;  // per member
 
-  ParallelRows(pool, batch, [&](int64_t lo, int64_t hi) {
+  ParallelMembers(pool, members, batch, [&](int64_t m, int64_t lo, int64_t hi) {
+    const float* x = xw.typed_data() + m * seq_z;
+    const float* b = bias.typed_data() + m * g4;
+    float* a = gates->typed_data() + m * seq_z;
+    float* h_out = hs->typed_data() + m * seq_h;
+    float* c_out = cs->typed_data() + m * seq_h;
     for (int64_t t = 0; t < t_len; ++t) {
-      const float* h_prev = t == 0 ? h0.typed_data() : h_out + (t - 1) * batch * hid;
-      const float* c_prev = t == 0 ? c0.typed_data() : c_out + (t - 1) * batch * hid;
+      const float* h_prev = t == 0 ? h0.typed_data() + m * batch * hid
+                                   : h_out + (t - 1) * batch * hid;
+      const float* c_prev = t == 0 ? c0.typed_data() + m * batch * hid
+                                   : c_out + (t - 1) * batch * hid;
       float* z = a + t * batch * g4;
-      Gemm(hi - lo, hid, g4, h_prev + lo * hid, hid, packed.data(),
-           xw.typed_data() + t * batch * g4 + lo * g4, z + lo * g4, g4);
+      Gemm(hi - lo, hid, g4, h_prev + lo * hid, hid, packed[m].data(),
+           x + t * batch * g4 + lo * g4, z + lo * g4, g4);
       for (int64_t r = lo; r < hi; ++r) {
         float* zr = z + r * g4;
         float* hr = h_out + (t * batch + r) * hid;
@@ -305,29 +343,37 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates,
                         ffi::ResultBuffer<ffi::F32> dz_out, ffi::ResultBuffer<ffi::F32> dh0,
                         ffi::ResultBuffer<ffi::F32> dc0) {
   const auto dims = gates.dimensions();
-  if (dims.size() != 3 || dims[2] % 4 != 0) return ShapeError("RnnJaxLstmBackward");
-  const int64_t t_len = dims[0], batch = dims[1], g4 = dims[2], hid = g4 / 4;
-  if (!HasDims(cs, {t_len, batch, hid}) || !HasDims(c0, {batch, hid}) ||
-      !HasDims(wh, {hid, g4}) || !HasDims(dys, {t_len, batch, hid}) ||
-      !HasDims(dh_last, {batch, hid}) || !HasDims(dc_last, {batch, hid})) {
+  if ((dims.size() != 3 && dims.size() != 4) || dims.back() % 4 != 0) {
     return ShapeError("RnnJaxLstmBackward");
   }
-  const std::vector<float> packed = Pack(wh.typed_data(), g4, hid, /*transposed=*/true);
-  float* dz = dz_out->typed_data();
-  float* dh = dh0->typed_data();
-  float* dc = dc0->typed_data();
-  std::memcpy(dh, dh_last.typed_data(), dh_last.size_bytes());
-  std::memcpy(dc, dc_last.typed_data(), dc_last.size_bytes());
-  const float* c_all = cs.typed_data();
-  const float* dy = dys.typed_data();
+  const std::vector<int64_t> lead(dims.begin(), dims.end() - 3);
+  const int64_t members = lead.empty() ? 1 : lead[0];
+  const int64_t t_len = dims[lead.size()], batch = dims[lead.size() + 1];
+  const int64_t g4 = dims.back(), hid = g4 / 4;
+  if (!HasDims(cs, lead, {t_len, batch, hid}) || !HasDims(c0, lead, {batch, hid}) ||
+      !HasDims(wh, lead, {hid, g4}) || !HasDims(dys, lead, {t_len, batch, hid}) ||
+      !HasDims(dh_last, lead, {batch, hid}) || !HasDims(dc_last, lead, {batch, hid})) {
+    return ShapeError("RnnJaxLstmBackward");
+  }
+  const auto packed = PackAll(wh.typed_data(), members, g4, hid, /*transposed=*/true);
+  std::memcpy(dh0->typed_data(), dh_last.typed_data(), dh_last.size_bytes());
+  std::memcpy(dc0->typed_data(), dc_last.typed_data(), dc_last.size_bytes());
+  const int64_t seq_z = t_len * batch * g4, seq_h = t_len * batch * hid;  // per member
 
-  ParallelRows(pool, batch, [&](int64_t lo, int64_t hi) {
+  ParallelMembers(pool, members, batch, [&](int64_t m, int64_t lo, int64_t hi) {
+    const float* c_all = cs.typed_data() + m * seq_h;
+    const float* dy = dys.typed_data() + m * seq_h;
+    const float* a_all = gates.typed_data() + m * seq_z;
+    const float* c_first = c0.typed_data() + m * batch * hid;
+    float* dz = dz_out->typed_data() + m * seq_z;
+    float* dh = dh0->typed_data() + m * batch * hid;
+    float* dc = dc0->typed_data() + m * batch * hid;
     for (int64_t t = t_len - 1; t >= 0; --t) {
       const float* c_now = c_all + t * batch * hid;
-      const float* c_prev = t == 0 ? c0.typed_data() : c_all + (t - 1) * batch * hid;
+      const float* c_prev = t == 0 ? c_first : c_all + (t - 1) * batch * hid;
       float* d = dz + t * batch * g4;
       for (int64_t r = lo; r < hi; ++r) {
-        const float* ar = gates.typed_data() + (t * batch + r) * g4;
+        const float* ar = a_all + (t * batch + r) * g4;
         float* dr = d + r * g4;
         float* dhr = dh + r * hid;
         float* dcr = dc + r * hid;
@@ -340,7 +386,7 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates,
         }
         for (; u < hid; ++u) BackwardUnits<float>(ar, dr, cn, cp, dyr, dhr, dcr, hid, u);
       }
-      Gemm(hi - lo, g4, hid, d + lo * g4, g4, packed.data(), /*init=*/nullptr, dh + lo * hid,
+      Gemm(hi - lo, g4, hid, d + lo * g4, g4, packed[m].data(), /*init=*/nullptr, dh + lo * hid,
            hid);
     }
   });
@@ -352,7 +398,7 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates,
 XLA_FFI_DEFINE_HANDLER_SYMBOL(RnnJaxLstmForward, LstmForward,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()  // xw [T, B, 4H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // xw [M?, T, B, 4H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // wh [H, 4H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // b [4H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // h0 [B, H]
