@@ -21,12 +21,16 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
-from rnn_jax import batching, experiment, rundir, train
+from rnn_jax import batching, experiment, parallel, rundir, train
 from rnn_jax.ckpt import Checkpoints
 from rnn_jax.errors import ConfigError
 from rnn_jax.task import Task
+
+MEMBER_AXIS = "member"  # the mesh axis a group's members are split over
 
 
 def stack(trees: list) -> object:
@@ -53,10 +57,10 @@ def check_group(tasks: list[Task]) -> None:
         raise ConfigError("grouped members run on one device, one step per call")
 
 
-def make_group_step(task: Task):
+def make_group_step(task: Task, mesh: Mesh | None = None):
     """``(states, batches, alive) -> (states, metrics, alive)``, vmapped over members and
     jitted; a member that is not alive, or whose loss or gradient is not finite, keeps its
-    state."""
+    state. With a ``mesh`` (:func:`member_mesh`) each device runs its share of the members."""
     step = train.make_step_fn(task.loss_fn, task.config.train.optimizer(task.steps))
 
     def member(state, batch, alive):
@@ -65,14 +69,47 @@ def make_group_step(task: Task):
         kept = jax.tree.map(lambda n, o: jnp.where(alive, n, o), new, state)
         return kept, metrics, alive
 
-    return jax.jit(jax.vmap(member), donate_argnums=0)
+    group = jax.vmap(member)
+    if mesh is None:
+        return jax.jit(group, donate_argnums=0)
+    spec = P(MEMBER_AXIS)
+    group = jax.shard_map(group, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+    jitted, previous = jax.jit(group, donate_argnums=0), []
+
+    def paced(state, batch, alive):
+        # At most two multi-device calls in flight (parallel.paced says why).
+        out = jitted(state, batch, alive)
+        if previous:
+            jax.block_until_ready(previous.pop())
+        previous.append(out[1])
+        return out
+
+    return paced
 
 
-def fit(tasks: list[Task], folders: list[Path], *, resume: bool) -> list[dict | None]:
-    """Train the group; report every member that finished; returns their results (``None``
-    for a member that failed)."""
+def member_mesh(devices: int, members: int) -> Mesh:
+    """A one-axis mesh of ``devices`` devices over which ``members`` are split evenly.
+
+    Raises:
+      ConfigError: if the members do not split evenly, or JAX sees fewer devices.
+    """
+    if members % devices:
+        raise ConfigError(
+            f"{members} members do not split evenly over {devices} devices; sweep a number "
+            f"of seeds divisible by {devices}, or pass --devices 1"
+        )
+    mesh = parallel.data_parallel_mesh(devices)
+    return Mesh(mesh.devices, (MEMBER_AXIS,))
+
+
+def fit(
+    tasks: list[Task], folders: list[Path], *, resume: bool, devices: int = 1
+) -> list[dict | None]:
+    """Train the group, its members split over ``devices`` devices; report every member that
+    finished; returns their results (``None`` for a member that failed)."""
     check_group(tasks)
     task, m_count = tasks[0], len(tasks)
+    mesh = member_mesh(devices, m_count) if devices > 1 else None
     ckpts = [
         Checkpoints(f / "ckpt", best_metric=t.best_metric, best_mode=t.mode)
         for t, f in zip(tasks, folders)
@@ -104,8 +141,10 @@ def fit(tasks: list[Task], folders: list[Path], *, resume: bool) -> list[dict | 
         batching.batches(t.train_data, t.batch_size, seed=t.config.seed, start_step=start)
         for t in tasks
     ]
-    group_step = make_group_step(task)
+    group_step = make_group_step(task, mesh)
     state, alive = stack(states), jnp.ones(m_count, bool)
+    if mesh is not None:
+        state, alive = jax.device_put((state, alive), NamedSharding(mesh, P(MEMBER_AXIS)))
     failed: dict[int, str] = {}
     pending, last_log, t0 = [], start, time.perf_counter()
     bar = tqdm(

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnn_jax import experiment, members, rundir
+from rnn_jax import experiment, members, parallel, rundir
 
 
 def main() -> None:
@@ -26,7 +26,9 @@ def main() -> None:
     parser.add_argument("--members", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--steps", type=int, default=None, help="default: the experiment's")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--devices", type=int, default=1, help="split the members over N")
     args = parser.parse_args()
+    parallel.split_cpu(args.devices)
     module = importlib.import_module(f"experiments.{args.experiment}")
     options_cls = getattr(module, "Options", experiment.RunOptions)
     extra = {"data_dir": args.data_dir} if args.data_dir else {}
@@ -52,10 +54,11 @@ def main() -> None:
             for task, folder in zip(tasks, folders):
                 rundir.prepare(folder, task.experiment, task.config, resume=False,
                                best={"metric": task.best_metric, "mode": task.mode})  # fmt: skip
-            members.fit(tasks, folders, resume=False)
+            members.fit(tasks, folders, resume=False, devices=args.devices)
             together = time.perf_counter() - t0
         rows.append((n, tasks[0].steps, sequential, together))
-    print(f"\n{args.experiment}: N seeds, one by one vs together (wall s, whole runs)")
+    where = f"together on {args.devices} devices" if args.devices > 1 else "together"
+    print(f"\n{args.experiment}: N seeds, one by one vs {where} (wall s, whole runs)")
     print(f"{'members':>8}{'steps':>8}{'one by one':>12}{'together':>10}{'speed-up':>10}")
     for n, steps, seq, tog in rows:
         print(f"{n:>8}{steps:>8}{seq:>12.1f}{tog:>10.1f}{seq / tog:>9.2f}x")

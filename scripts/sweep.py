@@ -11,7 +11,8 @@ the sweep is their product. Each member is an ordinary run in
 ``runs/sweeps/<name>/<axis=value,...>/``. The plan (members, and the groups
 that differ only in their seed and learning rate) is printed before
 anything trains. Each group trains as one vmapped program
-(:mod:`rnn_jax.members`; ``--sequential``: each member on its own); a
+(:mod:`rnn_jax.members`; ``--devices N`` splits its members over N devices, the
+cores of a CPU or several GPUs; ``--sequential``: each member on its own); a
 re-run skips finished members and resumes interrupted ones from their
 checkpoints; a member that fails (NaN, a bad combination) is marked failed in
 its directory and the rest go on. At the end (and with ``collect``):
@@ -28,7 +29,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from rnn_jax import members, plotting, rundir, sweep
+from rnn_jax import members, parallel, plotting, rundir, sweep
 from rnn_jax.errors import UserError
 
 EXPERIMENTS = ("mnist_classifier", "mnist_gen", "signal_forecast", "timeseries", "char_rnn")
@@ -69,7 +70,7 @@ def run_sweep(args: argparse.Namespace) -> Path:
             if (assignment, run, state) not in together:
                 train_one(module, options_cls, extra, assignment, run, resume=state == "partial")
         if together:
-            train_group(module, options_cls, extra, together)
+            train_group(module, options_cls, extra, together, args.devices)
     return folder
 
 
@@ -87,7 +88,7 @@ def train_one(module, options_cls, extra, assignment, run: Path, *, resume: bool
         print(f"{run.name}: failed ({err}); the others go on", file=sys.stderr)
 
 
-def train_group(module, options_cls, extra, todo) -> None:
+def train_group(module, options_cls, extra, todo, devices: int) -> None:
     """Members that differ in their seed and learning rate alone, trained together
     (:mod:`rnn_jax.members`)."""
     names = ", ".join(run.name for _, run, _ in todo)
@@ -108,7 +109,8 @@ def train_group(module, options_cls, extra, todo) -> None:
             )
         )
         tasks.append(task)
-    for run, result in zip(folders, members.fit(tasks, folders, resume=resume)):
+    results = members.fit(tasks, folders, resume=resume, devices=devices)
+    for run, result in zip(folders, results):
         if result is None:
             print(f"{run.name}: failed (see {run / 'failed.json'}); the others went on")
 
@@ -155,7 +157,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(
             "--sequential", action="store_true", help="train every member on its own"
         )
+        parser.add_argument(
+            "--devices", type=int, default=1, help="split each group's members over N devices"
+        )
     args = parser.parse_args(argv)
+    parallel.split_cpu(getattr(args, "devices", 1))  # before JAX starts: a CPU as N devices
     try:
         if argv[:1] == ["collect"]:
             if not (args.folder / "sweep.json").is_file():

@@ -168,3 +168,19 @@ def test_members_must_differ_in_their_seed_and_rate_alone(tmp_path):
     tasks = [make_task(Config(seed=0)), make_task(Config(seed=1, train=TrainConfig(steps=20)))]
     with pytest.raises(ConfigError, match="differ in their seed and learning rate alone"):
         members.check_group(tasks)
+
+
+def test_members_split_over_two_devices_equal_one_device(tmp_path):
+    if len(jax.local_devices()) < 2:
+        pytest.skip("needs 2 devices: run with JAX_NUM_CPU_DEVICES=2 (tests/conftest.py sets it)")
+    one_tasks, one = group(tmp_path, "one", [0, 1, 2, 3])
+    members.fit(one_tasks, one, resume=False)
+    two_tasks, two = group(tmp_path, "two", [0, 1, 2, 3])
+    members.fit(two_tasks, two, resume=False, devices=2)
+    for a_dir, b_dir in zip(one, two):
+        a = experiment.load_run(a_dir, "toy", which="latest")
+        b = experiment.load_run(b_dir, "toy", which="latest")
+        for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ConfigError, match="3 members do not split evenly over 2 devices"):
+        members.member_mesh(2, 3)
