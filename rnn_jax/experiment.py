@@ -72,16 +72,21 @@ def run_dir(experiment: str, options: RunOptions) -> Path:
     return Path(options.workdir or f"runs/{experiment}/default")
 
 
-def run(task: Task, options: RunOptions) -> dict:
-    """Train ``task`` (or resume it) and report its best checkpoint; returns the results."""
-    folder = rundir.prepare(
-        run_dir(task.experiment, options),
+def prepare(task: Task, folder: str | Path, *, resume: bool) -> Path:
+    """:func:`rundir.prepare` for ``task``: its settings, best metric and model saved."""
+    return rundir.prepare(
+        folder,
         task.experiment,
         task.config,
-        resume=options.resume,
+        resume=resume,
         best={"metric": task.best_metric, "mode": task.mode},
         model=None if task.model is None else asdict(task.model),
     )
+
+
+def run(task: Task, options: RunOptions) -> dict:
+    """Train ``task`` (or resume it) and report its best checkpoint; returns the results."""
+    folder = prepare(task, run_dir(task.experiment, options), resume=options.resume)
     done = fit(task, folder, resume=options.resume, tensorboard=options.tensorboard)
     return report(task, folder, done.best_params, done.best_step, done.best_metrics)
 

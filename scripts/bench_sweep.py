@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnn_jax import experiment, members, parallel, rundir
+from rnn_jax import experiment, members, parallel
 
 
 def main() -> None:
@@ -52,8 +52,7 @@ def main() -> None:
             folders = [Path(tmp) / f"member{seed}" for seed in range(n)]
             tasks = [make(seed, f) for seed, f in zip(range(n), folders)]
             for task, folder in zip(tasks, folders):
-                rundir.prepare(folder, task.experiment, task.config, resume=False,
-                               best={"metric": task.best_metric, "mode": task.mode})  # fmt: skip
+                experiment.prepare(task, folder, resume=False)
             members.fit(tasks, folders, resume=False, devices=args.devices)
             together = time.perf_counter() - t0
         rows.append((n, tasks[0].steps, sequential, together))

@@ -26,10 +26,9 @@ import csv
 import importlib
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
-from rnn_jax import members, parallel, plotting, rundir, sweep
+from rnn_jax import experiment, members, parallel, plotting, sweep
 from rnn_jax.errors import UserError
 
 EXPERIMENTS = ("mnist_classifier", "mnist_gen", "signal_forecast", "timeseries", "char_rnn")
@@ -98,16 +97,7 @@ def train_group(module, options_cls, extra, todo, devices: int) -> None:
     for assignment, run, _ in todo:
         options = options_cls(workdir=str(run), resume=resume, **extra)
         task = module.make_task(sweep.apply(module.Config(), assignment), options)
-        folders.append(
-            rundir.prepare(
-                run,
-                task.experiment,
-                task.config,
-                resume=resume,
-                best={"metric": task.best_metric, "mode": task.mode},
-                model=None if task.model is None else asdict(task.model),
-            )
-        )
+        folders.append(experiment.prepare(task, run, resume=resume))
         tasks.append(task)
     results = members.fit(tasks, folders, resume=resume, devices=devices)
     for run, result in zip(folders, results):

@@ -76,10 +76,9 @@ def make_task(config: Config) -> task.Task:
 def group(tmp_path, name, seeds, **kw):
     tasks = [make_task(Config(seed=s, **kw)) for s in seeds]
     folders = [
-        rundir.prepare(tmp_path / name / f"seed={s}", "toy", t.config, resume=False,
-                       best={"metric": t.best_metric, "mode": t.mode})
+        experiment.prepare(t, tmp_path / name / f"seed={s}", resume=False)
         for s, t in zip(seeds, tasks)
-    ]  # fmt: skip
+    ]
     return tasks, folders
 
 
@@ -114,10 +113,8 @@ def test_members_with_their_own_learning_rates_equal_their_solo_runs(tmp_path):
     lrs = (0.03, 0.2)
     tasks = [make_task(Config(seed=3, train=TrainConfig(lr=lr))) for lr in lrs]
     folders = [
-        rundir.prepare(tmp_path / f"lr={lr}", "toy", t.config, resume=False,
-                       best={"metric": t.best_metric, "mode": t.mode})
-        for lr, t in zip(lrs, tasks)
-    ]  # fmt: skip
+        experiment.prepare(t, tmp_path / f"lr={lr}", resume=False) for lr, t in zip(lrs, tasks)
+    ]
     members.fit(tasks, folders, resume=False)
     for lr, folder in zip(lrs, folders):
         alone = solo(tmp_path, 3, name=f"lr={lr}", train=TrainConfig(lr=lr))
