@@ -16,9 +16,10 @@ cores of a CPU or several GPUs; ``--sequential``: each member on its own); a
 re-run skips finished members and resumes interrupted ones from their
 checkpoints; a member that fails (NaN, a bad combination) is marked failed in
 its directory and the rest go on. At the end (and with ``collect``):
-``results.csv``, ``results.md`` (mean ± std over seeds) and, when the axes hold
-``model.cell`` and ``model.hidden``, the test figure against hidden size per
-cell with error bars over seeds.
+``results.csv``, ``results.md`` (mean ± std over seeds), and figures: each
+group's validation curves overlaid; with ``model.cell`` and ``model.hidden``
+axes, the test figure against hidden size per cell with error bars over seeds;
+for the classifier, accuracy against rows read per configuration.
 """
 
 import argparse
@@ -28,7 +29,9 @@ import json
 import sys
 from pathlib import Path
 
-from rnn_jax import experiment, members, parallel, plotting, sweep
+import numpy as np
+
+from rnn_jax import experiment, members, parallel, plotting, rundir, sweep
 from rnn_jax.errors import UserError
 
 EXPERIMENTS = ("mnist_classifier", "mnist_gen", "signal_forecast", "timeseries", "char_rnn")
@@ -121,15 +124,64 @@ def collect(folder: Path) -> None:
         text += f"\nfailed: {', '.join(failed)}\n"
     (folder / "results.md").write_text(text)
     print(text)
-    axes = spec["axes"]
-    if rows and "model.cell" in axes and "model.hidden" in axes:
-        best = json.loads((folder / rows[0]["run"] / "config.json").read_text())["best"]
-        metric = "test/" + best["metric"].split("/", 1)[1]
-        figure = plotting.plot_sweep(
-            table, "model.hidden", "model.cell", metric, folder / "figures" / "by_hidden.png"
-        )
+    for figure in figures(folder, spec["axes"], rows, table):
         print(f"figure: {figure}")
     print(f"tables: {folder / 'results.md'}, {folder / 'results.csv'}")
+
+
+def figures(folder: Path, axes: dict, rows: list[dict], table: list[dict]) -> list[Path]:
+    """The sweep's figures: per group, its members' validation curves overlaid; with cell
+    and hidden axes, the test figure against hidden size per cell; for runs that report
+    accuracy by rows read (the classifier), that curve per configuration."""
+    if not rows:
+        return []
+    out, figs = [], folder / "figures"
+    best = json.loads((folder / rows[0]["run"] / "config.json").read_text())["best"]
+    name = best["metric"].split("/", 1)[1]
+    by_group: dict[str, dict[str, tuple]] = {}
+    for row in rows:
+        key = sweep.run_name({k: row[k] for k in axes if k not in sweep.SHARED}) or "all"
+        curve = [
+            (r["step"], r["value"])
+            for r in rundir.read_metrics(folder / row["run"])
+            if r["split"] == "val" and r["name"] == name
+        ]
+        by_group.setdefault(key, {})[row["run"]] = tuple(zip(*curve))
+    for key, curves in by_group.items():
+        steps = next(iter(curves.values()))[0]
+        out.append(
+            plotting.plot_line(
+                steps,
+                {run: values for run, (_, values) in curves.items()},
+                figs / "curves" / f"{key}.png",
+                xlabel="step",
+                ylabel=best["metric"],
+                title=f"{key}: validation curves",
+            )
+        )
+    if "model.cell" in axes and "model.hidden" in axes:
+        path = figs / "by_hidden.png"
+        out.append(plotting.plot_sweep(table, "model.hidden", "model.cell", f"test/{name}", path))
+    by_rows: dict[str, list] = {}
+    for row in rows:
+        results = json.loads((folder / row["run"] / "results.json").read_text())
+        if "accuracy_by_rows" in results:
+            key = sweep.run_name({k: row[k] for k in axes if k != "seed"}) or "all"
+            by_rows.setdefault(key, []).append(results["accuracy_by_rows"])
+    if by_rows:
+        means = {key: np.mean(curves, axis=0) for key, curves in by_rows.items()}
+        k = len(next(iter(means.values())))
+        out.append(
+            plotting.plot_line(
+                range(1, k + 1),
+                means,
+                figs / "accuracy_vs_rows.png",
+                xlabel="rows read (k)",
+                ylabel="test accuracy (mean over seeds)",
+                title="Classifying from the first k rows",
+            )
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:

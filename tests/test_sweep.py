@@ -120,3 +120,16 @@ def test_tiny_sweep_through_the_cli(tmp_path):
     assert unknown.returncode == 2 and "unknown experiment 'nope'" in unknown.stderr
     collected = run_sweep("collect", str(folder))
     assert collected.returncode == 0 and "tables:" in collected.stdout
+
+
+def test_classifier_sweep_draws_accuracy_against_rows_read(tmp_path):
+    out = run_sweep(
+        "mnist_classifier", "--set", "synthetic=200", "--set", "train.epochs=1",
+        "--set", "train.batch-size=16", "--set", "model.hidden=8", "--set", "seed=0:2",
+        "--name", "clf", "--root", str(tmp_path),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    figures = tmp_path / "clf" / "figures"
+    assert (figures / "accuracy_vs_rows.png").stat().st_size > 1000
+    (curves,) = (figures / "curves").glob("*.png")  # one group: its two seeds overlaid
+    assert curves.name == "synthetic=200,epochs=1,batch_size=16,hidden=8.png"
