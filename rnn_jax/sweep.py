@@ -181,9 +181,12 @@ def prepare(folder: str | Path, experiment: str, axes: list[Axis]) -> Path:
 
 
 def status(run_dir: Path) -> str:
-    """``"done"`` (results written), ``"partial"`` (checkpoints to resume) or ``"new"``."""
+    """``"done"`` (results written), ``"failed"`` (``failed.json``: it diverged or its
+    settings do not work), ``"partial"`` (checkpoints to resume) or ``"new"``."""
     if (run_dir / "results.json").is_file():
         return "done"
+    if (run_dir / "failed.json").is_file():
+        return "failed"
     ckpt = run_dir / "ckpt"
     return "partial" if ckpt.is_dir() and any(ckpt.iterdir()) else "new"
 

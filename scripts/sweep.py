@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from rnn_jax import experiment, members, parallel, plotting, rundir, sweep
-from rnn_jax.errors import UserError
+from rnn_jax.errors import ConfigError, UserError
 
 EXPERIMENTS = ("mnist_classifier", "mnist_gen", "signal_forecast", "timeseries", "char_rnn")
 
@@ -63,7 +63,9 @@ def run_sweep(args: argparse.Namespace) -> Path:
         for run, state in zip(runs, states):
             if state == "done":
                 print(f"{run.name}: done, skipped")
-        todo = [(a, r, st) for a, r, st in zip(group, runs, states) if st != "done"]
+            elif state == "failed":
+                print(f"{run.name}: failed before, skipped (delete its folder to try again)")
+        todo = [(a, r, st) for a, r, st in zip(group, runs, states) if st in ("new", "partial")]
         # Together: all new members, or all interrupted ones (they stopped at one step).
         together = [t for t in todo if t[2] == "new"] or todo
         if args.sequential or len(together) < 2 or len({t[2] for t in together}) > 1:
@@ -72,7 +74,14 @@ def run_sweep(args: argparse.Namespace) -> Path:
             if (assignment, run, state) not in together:
                 train_one(module, options_cls, extra, assignment, run, resume=state == "partial")
         if together:
-            train_group(module, options_cls, extra, together, args.devices)
+            try:
+                train_group(module, options_cls, extra, together, args.devices)
+            except ConfigError as err:  # e.g. interrupted members stopped at different steps
+                print(f"cannot train these together ({err}); one by one instead")
+                for assignment, run, state in together:
+                    train_one(
+                        module, options_cls, extra, assignment, run, resume=state == "partial"
+                    )
     return folder
 
 

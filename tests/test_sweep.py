@@ -111,6 +111,7 @@ def test_tiny_sweep_through_the_cli(tmp_path):
     (member / "results.json").unlink()  # as if interrupted after its last checkpoint
     again = run_sweep(*args)
     assert again.returncode == 0 and again.stdout.count("done, skipped") == 3
+    assert again.stdout.count("failed before, skipped") == 4
     assert f"{member.name}: resuming" in again.stdout and (member / "results.json").is_file()
     other = run_sweep("timeseries", "--set", "seed=0:2", "--name", "tiny", "--root", str(tmp_path))
     assert other.returncode == 2 and "holds a sweep of timeseries over" in other.stderr

@@ -9,7 +9,7 @@
 //
 // Forward:  gates[t] = act(xw[t] + h[t-1] W_h + b);  c[t], h[t] from the gates.
 // Backward: dz[t] from the gates, the cell states and (dh, dc), as in
-//           lstm_fused.py; dh[t-1] = dz[t] W_h^T, dc[t-1] = dc * f.
+//           fused.py; dh[t-1] = dz[t] W_h^T, dc[t-1] = dc * f.
 // The weight gradients, large matmuls over all steps, stay with XLA.
 // Under jax.vmap every operand has a leading member axis [M, ...] (independent
 // LSTMs, e.g. the seeds of a sweep), and all members' rows share the threads.
