@@ -154,11 +154,11 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
     model = CharModel(config, vocab)
     rebuild = jax.jit(model.rebuild, static_argnums=2)
     sampler = jax.jit(model.sample, static_argnums=(3, 4))
-    loss_sums = jax.jit(lambda p, b: model.loss(p, b)[0])
+    mean_loss = jax.jit(lambda p, b: model.loss(p, b)[0])
 
     def evaluate(params):
         # The task is to fit (and rebuild) this text, so it is also the validation data.
-        out = {"loss": float(loss_sums(params, {"x": x, "y": y}))}
+        out = {"loss": float(mean_loss(params, {"x": x, "y": y}))}
         if config.word is not None:
             pred = np.asarray(jnp.argmax(model.logits(params, jnp.asarray(x[:1])), -1))[0]
             tqdm.write(f"prediction: {vocab.decode(pred)!r}")
@@ -175,7 +175,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
         key = jax.random.PRNGKey(config.seed + 1)
         sampled = sampler(params, prompt_ids, key, config.sample_len, config.temperature)
         text_out = prompt + vocab.decode(np.asarray(sampled)[0])
-        final_loss = float(loss_sums(params, {"x": x, "y": y}))
+        final_loss = float(mean_loss(params, {"x": x, "y": y}))
         results = {
             "final_loss": final_loss,
             "rebuild_accuracy": right,

@@ -74,17 +74,7 @@ def make_group_step(task: Task, mesh: Mesh | None = None):
         return jax.jit(group, donate_argnums=0)
     spec = P(MEMBER_AXIS)
     group = jax.shard_map(group, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
-    jitted, previous = jax.jit(group, donate_argnums=0), []
-
-    def paced(state, batch, alive):
-        # At most two multi-device calls in flight (parallel.paced says why).
-        out = jitted(state, batch, alive)
-        if previous:
-            jax.block_until_ready(previous.pop())
-        previous.append(out[1])
-        return out
-
-    return paced
+    return parallel.paced(jax.jit(group, donate_argnums=0))
 
 
 def member_mesh(devices: int, members: int) -> Mesh:

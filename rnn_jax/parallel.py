@@ -92,17 +92,18 @@ def sharded_grads(grads_fn: Callable, mesh: Mesh) -> Callable:
 def paced(step_fn: Callable) -> Callable:
     """``step_fn`` with at most two calls in flight: each call waits for the one before.
 
+    ``step_fn`` returns a tuple whose second element (the metrics) is waited on.
     The host still runs a step ahead of the devices. Without a bound, XLA:CPU
     deadlocks once a device's queue of 32 launched multi-device programs is full
     (tests/test_parallel.py reproduces it).
     """
     previous = []
 
-    def run(state, batch):
-        state, metrics = step_fn(state, batch)
+    def run(*args):
+        out = step_fn(*args)
         if previous:
             jax.block_until_ready(previous.pop())
-        previous.append(metrics)
-        return state, metrics
+        previous.append(out[1])
+        return out
 
     return run
