@@ -11,6 +11,7 @@ The model is chosen on a validation split carved from the training set; the
 test set is used once, for the final figures.
 """
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,8 +98,10 @@ def random_shift(key: jax.Array, images: jax.Array, max_shift: int) -> jax.Array
     return jax.vmap(crop)(padded, offsets)
 
 
+@functools.cache
 def make_fns(model: SequenceModel, shift: int = 0):
-    """The loss, the evaluation sums and the per-row logits of a model."""
+    """The loss, the evaluation sums and the per-row logits of a model; cached, so runs of
+    one model (the members of a sweep group) share their compiled functions."""
 
     def loss_fn(params, batch, key):
         key, shift_key = jax.random.split(key)
@@ -110,7 +113,6 @@ def make_fns(model: SequenceModel, shift: int = 0):
         acc = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
         return loss, {"accuracy": acc}
 
-    @jax.jit
     def eval_sums(params, batch):
         logits = model.apply_last(params, mnist.pixels(batch["image"]))
         w = batch["weight"]
@@ -140,7 +142,7 @@ def make_task(config: Config, options: Options) -> task.Task:
     per_epoch = len(data["train"]["label"]) // max(config.train.batch_size, 1)
 
     def report(params, run_dir: Path) -> task.Report:
-        test = train.evaluate(eval_sums, params, data["test"], 1000)
+        test = train.Validation(eval_sums, data["test"], 1000)(params)
         # Accuracy after reading only the first k rows, k = 1..28, and the confusion matrix.
         images, labels = data["test"]["image"], data["test"]["label"]
         logits = np.concatenate(
@@ -179,7 +181,7 @@ def make_task(config: Config, options: Options) -> task.Task:
         train_data=data["train"],
         batch_size=config.train.batch_size,
         steps=per_epoch * config.train.epochs,
-        evaluate=lambda params: train.evaluate(eval_sums, params, data["val"], 1000),
+        evaluate=train.Validation(eval_sums, data["val"], 1000),
         eval_every=max(per_epoch, 1),
         best="accuracy",
         mode="max",

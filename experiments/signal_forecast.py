@@ -15,6 +15,7 @@ input window, for one window and recursively for 25 windows. MSEs are in
 units of the training segment's variance (z-scored signal).
 """
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,12 +122,15 @@ def prepare_data(config: Config) -> dict:
     return out
 
 
+@functools.cache
 def make_fns(model: SequenceModel):
+    """The loss, the evaluation sums and the one-step prediction of a model; cached, so runs
+    of one model (the members of a sweep group) share their compiled functions."""
+
     def loss_fn(params, batch, key):
         pred = model.apply_last(params, batch["x"], key=key)
         return jnp.mean((pred - batch["y"]) ** 2), {}
 
-    @jax.jit
     def eval_sums(params, batch):
         err = jnp.mean((model.apply_last(params, batch["x"]) - batch["y"]) ** 2, axis=-1)
         w = batch["weight"]
@@ -240,7 +244,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
         train_data={k: data["train"][k] for k in "xy"},
         batch_size=config.train.batch_size,
         steps=per_epoch * config.train.epochs,
-        evaluate=lambda params: train.evaluate(eval_sums, params, val, 512),
+        evaluate=train.Validation(eval_sums, val, 512),
         eval_every=max(per_epoch, 1),
         best="mse",
         mode="min",

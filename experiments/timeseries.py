@@ -12,6 +12,7 @@ from t in [0, 24), validation from [24, 27), and the held-out test window and
 the generated ("creative") sequence from [27, 30] and beyond.
 """
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,8 +86,10 @@ def build_model(config: Config) -> SequenceModel:
     )
 
 
+@functools.cache
 def make_generator(model: SequenceModel, length: int):
-    """Jitted creative mode: warm up on ``seed [B, T, 1]``, then feed predictions back in."""
+    """Jitted creative mode: warm up on ``seed [B, T, 1]``, then feed predictions back in
+    (cached: runs of one model share the compiled function)."""
 
     @jax.jit
     def generate(params, seed):
@@ -97,6 +100,26 @@ def make_generator(model: SequenceModel, length: int):
     return generate
 
 
+@functools.cache
+def make_fns(model: SequenceModel):
+    """The loss and the evaluation sums of a model (cached, like :func:`make_generator`)."""
+
+    def loss_fn(params, batch, key):
+        return jnp.mean((model.apply_seq(params, batch["x"]) - batch["y"]) ** 2), {}
+
+    def eval_sums(params, batch):
+        err = jnp.mean((model.apply_seq(params, batch["x"]) - batch["y"]) ** 2, axis=(1, 2))
+        return {"mse": jnp.sum(batch["weight"] * err), "count": jnp.sum(batch["weight"])}
+
+    return loss_fn, eval_sums
+
+
+@functools.cache
+def make_predictor(model: SequenceModel):
+    """Jitted ``(params, x [B, T, 1]) -> [B, T, 1]``, shared like :func:`make_fns`."""
+    return jax.jit(model.apply_seq)
+
+
 def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
     """Random training and validation windows; the report draws a held-out window and a
     generated sequence."""
@@ -104,21 +127,16 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
     x_tr, y_tr = random_windows(t.windows, config.steps, SPLITS["train"], config.seed)
     x_va, y_va = random_windows(1000, config.steps, SPLITS["val"], config.seed + 1)
     model = build_model(config)
-
-    def loss_fn(params, batch, key):
-        return jnp.mean((model.apply_seq(params, batch["x"]) - batch["y"]) ** 2), {}
-
-    @jax.jit
-    def eval_sums(params, batch):
-        err = jnp.mean((model.apply_seq(params, batch["x"]) - batch["y"]) ** 2, axis=(1, 2))
-        return {"mse": jnp.sum(batch["weight"] * err), "count": jnp.sum(batch["weight"])}
+    loss_fn, eval_sums = make_fns(model)
 
     def report(params, run_dir: Path) -> task.Report:
         figures = run_dir / "figures"
         # A held-out test window, and a generated sequence seeded with 20 real test steps.
         t_test = SPLITS["test"][0] + 0.2 + np.arange(config.steps + 1) * RESOLUTION
         window = series(t_test).astype(np.float32)
-        pred = np.asarray(model.apply_seq(params, jnp.asarray(window[None, :-1, None])))[0, :, 0]
+        pred = np.asarray(make_predictor(model)(params, jnp.asarray(window[None, :-1, None])))[
+            0, :, 0
+        ]
         test_mse = float(np.mean((pred - window[1:]) ** 2))
         plotting.plot_line(
             t_test[1:],
@@ -156,7 +174,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
         train_data={"x": x_tr, "y": y_tr},
         batch_size=t.batch_size,
         steps=t.steps,
-        evaluate=lambda p: train.evaluate(eval_sums, p, {"x": x_va, "y": y_va}, 500),
+        evaluate=train.Validation(eval_sums, {"x": x_va, "y": y_va}, 500),
         eval_every=max(t.steps // 5, 1),
         best="mse",
         mode="min",

@@ -54,7 +54,9 @@ class Task:
       train_data: arrays with one example per row; batches are drawn from them.
       batch_size: examples per step.
       steps: optimizer steps of the whole run.
-      evaluate: ``params -> {name: value}`` on the validation split.
+      evaluate: ``params -> {name: value}`` on the validation split; a
+        :class:`rnn_jax.train.Validation` where the split is scored by batch sums
+        (a sweep group then scores all its members in one vmapped call).
       eval_every: steps between evaluations (each writes a checkpoint).
       best: the name in ``evaluate``'s metrics that picks the best checkpoint.
       mode: ``"max"`` or ``"min"``: whether larger ``best`` is better.

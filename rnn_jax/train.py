@@ -121,6 +121,46 @@ def evaluate(
     return {k: float(v) / float(count) for k, v in totals.items()}
 
 
+class Validation:
+    """A validation split scored from per-batch sums: ``validation(params) -> {name: mean}``.
+
+    What a task hands over instead of an opaque function when it can, so that a
+    group of runs (:mod:`rnn_jax.members`) scores all its members with one vmapped,
+    once-compiled call (:func:`evaluate_members`).
+    """
+
+    def __init__(
+        self,
+        sums_fn: Callable[[Params, Batch], Metrics],
+        arrays: Mapping[str, np.ndarray],
+        batch_size: int,
+    ):
+        self.sums_fn, self.arrays, self.batch_size = sums_fn, arrays, batch_size
+        self._jitted = jax.jit(sums_fn)
+        self._vmapped = jax.jit(jax.vmap(sums_fn))  # for groups; compiled on first use
+
+    def __call__(self, params: Params) -> dict[str, float]:
+        return evaluate(self._jitted, params, self.arrays, self.batch_size)
+
+
+def evaluate_members(validations: list[Validation], params: Params) -> list[dict[str, float]]:
+    """Each member's :class:`Validation` of its own parameters (stacked on a leading member
+    axis), in one vmapped call per batch. The members' splits must have equal shapes and
+    their ``sums_fn`` compute the same thing (they are tasks of one program); the first
+    member's is used."""
+    first = validations[0]
+    totals: dict[str, jax.Array] = {}
+    chunks = zip(*(padded_chunks(v.arrays, first.batch_size) for v in validations))
+    for parts in chunks:
+        sums = first._vmapped(params, jax.tree.map(lambda *xs: np.stack(xs), *parts))
+        totals = sums if not totals else jax.tree.map(jnp.add, totals, sums)
+    totals = jax.device_get(totals)
+    count = totals.pop("count")
+    return [
+        {k: float(v[m]) / float(count[m]) for k, v in totals.items()} for m in range(len(count))
+    ]
+
+
 class Evaluation(NamedTuple):
     """What :func:`fit` calls at evaluation points: returns ``{split: {name: value}}``."""
 

@@ -74,6 +74,25 @@ def test_evaluate_is_exact_with_a_partial_last_batch(linear):
     assert got["mse"] == pytest.approx(want, rel=1e-6)
 
 
+def mse_sums(params, batch):
+    err = (batch["x"] @ params["w"] - batch["y"]) ** 2
+    return {"mse": jnp.sum(batch["weight"] * err), "count": jnp.sum(batch["weight"])}
+
+
+def test_members_validations_equal_their_own(linear):
+    # Three members, each with its own parameters and its own split (10 rows, batches of 4:
+    # the padded last batch is weighted 0), scored in one vmapped call.
+    splits = [linear.data(n=10, seed=s) for s in range(3)]
+    params = [{"w": jnp.full(3, v, jnp.float32)} for v in (0.1, 0.5, -2.0)]
+    validations = [train.Validation(mse_sums, split, batch_size=4) for split in splits]
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *params)
+    got = train.evaluate_members(validations, stacked)
+    for g, v, p in zip(got, validations, params):
+        assert g.keys() == {"mse"}
+        assert g["mse"] == pytest.approx(v(p)["mse"], rel=1e-6)
+    assert got[0]["mse"] != pytest.approx(got[1]["mse"])
+
+
 def test_fit_evaluates_logs_and_stops_on_nan(linear):
     tx = optax.sgd(0.01)
     step = train.make_train_step(linear.loss_fn, tx)
