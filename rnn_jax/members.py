@@ -3,8 +3,9 @@ vmapped step for all of them.
 
 The members of a group are tasks that differ only in their seed (their
 initialisation, data order, dropout masks and, where the experiment draws it
-from the seed, their validation split) and their peak learning rate, which each
-member's optimizer state holds as an array (:mod:`rnn_jax.optim`). Each
+from the seed, their validation split) and the optimizer's peak learning rate,
+warm-up length and clip norm, which each member's optimizer state holds as
+arrays (:mod:`rnn_jax.optim`). Each
 member's parameters and optimizer state sit at index ``m`` of every array of the
 stacked state, the step is ``jax.vmap``-ed over that axis and jitted once, and
 every member writes the run directory its solo run would
@@ -25,7 +26,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
-from rnn_jax import batching, experiment, parallel, rundir, train
+from rnn_jax import batching, experiment, parallel, rundir, sweep, train
 from rnn_jax.ckpt import Checkpoints
 from rnn_jax.errors import ConfigError
 from rnn_jax.task import Task
@@ -44,15 +45,21 @@ def unstack(tree: object, m: int) -> object:
 
 
 def check_group(tasks: list[Task]) -> None:
-    """Raise ConfigError unless the tasks differ in their seed and learning rate alone."""
+    """Raise ConfigError unless the tasks differ in :data:`rnn_jax.sweep.SHARED` settings
+    alone (their seed and the optimizer's injected hyper-parameters)."""
 
-    def strip(config):
-        settings = rundir.config_to_dict(config)
-        settings["train"]["lr"] = settings["seed"] = None
-        return json.dumps(settings, sort_keys=True)
+    def flat(settings: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in settings.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+        return out
 
-    if len({strip(t.config) for t in tasks}) != 1:
-        raise ConfigError("members of a group must differ in their seed and learning rate alone")
+    keys = {json.dumps(sweep.program_key(flat(rundir.config_to_dict(t.config)))) for t in tasks}
+    if len(keys) != 1:
+        raise ConfigError(
+            "members of a group must differ only in their seed, learning rate, warm-up steps "
+            "and clip norm (on in all, or off in all)"
+        )
     if tasks[0].config.train.devices != 1 or tasks[0].steps_per_call != 1:
         raise ConfigError("grouped members run on one device, one step per call")
 

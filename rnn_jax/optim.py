@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+import jax.numpy as jnp
 import optax
 
 from rnn_jax.errors import ConfigError
@@ -17,8 +18,9 @@ def make_optimizer(
     warmup_steps: int = 0,
     clip_norm: float | None = None,
 ) -> optax.GradientTransformation:
-    """Adam with an optional warm-up + cosine decay schedule and global-norm clipping, the
-    peak learning rate injected as a hyper-parameter (``state.hyperparams["learning_rate"]``).
+    """Adam with an optional warm-up + cosine decay schedule and global-norm clipping; the
+    peak learning rate, the warm-up length and the clip norm are injected hyper-parameters
+    (``state.hyperparams``), arrays rather than constants of the program.
 
     Args:
       lr: peak learning rate.
@@ -33,25 +35,36 @@ def make_optimizer(
     if schedule not in SCHEDULES:
         raise ConfigError(f"unknown schedule {schedule!r}; choose one of {SCHEDULES}")
 
-    def build(learning_rate):
+    def build(learning_rate, warmup_steps, clip_norm=None):
         rate = learning_rate
         if schedule == "cosine":
-            # optax.warmup_cosine_decay_schedule(0, lr, warmup, decay, end_value=0), written
-            # out: it tests `peak == 0` in Python, which a traced peak cannot answer.
-            decay = max(total_steps, warmup_steps + 1)
-            rate = optax.join_schedules(
-                [
-                    optax.linear_schedule(0.0, learning_rate, warmup_steps),
-                    optax.cosine_decay_schedule(learning_rate, decay - warmup_steps, alpha=0.0),
-                ],
-                [warmup_steps],
-            )
+            rate = warmup_cosine(learning_rate, warmup_steps, total_steps)
         adam = optax.adam(rate)
-        return optax.chain(optax.clip_by_global_norm(clip_norm), adam) if clip_norm else adam
+        return (
+            adam if clip_norm is None else optax.chain(optax.clip_by_global_norm(clip_norm), adam)
+        )
 
-    # The peak rate lives in the optimizer state (an array), not in the program: runs that
-    # differ only in it share one compiled step, and a vmapped group gives each its own.
-    return optax.inject_hyperparams(build)(learning_rate=lr)
+    # Whether to clip shapes the program; the values do not. Runs that differ only in them
+    # share one compiled step, and a vmapped group gives each member its own.
+    clip = {"clip_norm": clip_norm} if clip_norm else {}
+    return optax.inject_hyperparams(build)(learning_rate=lr, warmup_steps=warmup_steps, **clip)
+
+
+def warmup_cosine(peak, warmup_steps, total_steps: int) -> optax.Schedule:
+    """``optax.warmup_cosine_decay_schedule(0, peak, warmup_steps, max(total_steps,
+    warmup_steps + 1), end_value=0)``, the same operations written out so that the peak
+    and the warm-up may be traced (optax tests them in Python)."""
+    decay_steps = jnp.maximum(total_steps, warmup_steps + 1) - warmup_steps
+
+    def rate(count):
+        warm = jnp.clip(count, 0, warmup_steps)
+        linear = (0.0 - peak) * (1 - warm / warmup_steps) + peak
+        after = jnp.minimum(count - warmup_steps, decay_steps)
+        decay = 0.5 * (1 + jnp.cos(jnp.pi * after / decay_steps))
+        cosine = peak * ((1 - 0.0) * decay**1.0 + 0.0)  # optax's alpha=0, exponent=1.0
+        return jnp.where(count < warmup_steps, linear, cosine)
+
+    return rate
 
 
 @dataclass(frozen=True)

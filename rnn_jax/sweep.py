@@ -139,14 +139,23 @@ def run_name(assignment: Assignment) -> str:
     return ",".join(f"{n}={_text(v)}" for n, v in zip(names, assignment.values()))
 
 
-SHARED = ("seed", "train.lr")  # values that members of one compiled program may differ in
+# Settings that members of one compiled program may differ in: the seed, and the optimizer's
+# injected hyper-parameters (rnn_jax.optim). Of the clip norm, only whether it is on shapes
+# the program.
+SHARED = ("seed", "train.lr", "train.warmup_steps", "train.clip_norm")
 
 
 def program_key(assignment: Assignment) -> tuple:
-    """What separates groups: every swept value but the seed and the learning rate. Members
-    that differ in those alone train together as one compiled program
-    (:mod:`rnn_jax.members`)."""
-    return tuple((k, v) for k, v in assignment.items() if k not in SHARED)
+    """What separates groups: every setting but the :data:`SHARED` ones (of the clip norm,
+    whether it is on). Members that differ in those alone train together as one compiled
+    program (:mod:`rnn_jax.members`). Values may be the settings or their text."""
+    key = []
+    for path, value in assignment.items():
+        if path == "train.clip_norm":
+            key.append((path, "on" if float(value) else "off"))
+        elif path not in SHARED:
+            key.append((path, value))
+    return tuple(key)
 
 
 def groups(assignments: list[Assignment]) -> list[list[Assignment]]:

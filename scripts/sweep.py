@@ -9,7 +9,7 @@ Every ``--set PATH=VALUES`` is an axis (any setting of the experiment's config;
 ``a:b`` is the ints a .. b-1, ``64+64`` a tuple such as two layers' sizes);
 the sweep is their product. Each member is an ordinary run in
 ``runs/sweeps/<name>/<axis=value,...>/``. The plan (members, and the groups
-that differ only in their seed and learning rate) is printed before
+that differ only in their seed and optimizer settings) is printed before
 anything trains. Each group trains as one vmapped program
 (:mod:`rnn_jax.members`; ``--devices N`` splits its members over N devices, the
 cores of a CPU or several GPUs; ``--sequential``: each member on its own); a
@@ -149,7 +149,7 @@ def figures(folder: Path, axes: dict, rows: list[dict], table: list[dict]) -> li
     name = best["metric"].split("/", 1)[1]
     by_group: dict[str, dict[str, tuple]] = {}
     for row in rows:
-        key = sweep.run_name({k: row[k] for k in axes if k not in sweep.SHARED}) or "all"
+        key = sweep.run_name(dict(sweep.program_key({k: row[k] for k in axes}))) or "all"
         curve = [
             (r["step"], r["value"])
             for r in rundir.read_metrics(folder / row["run"])

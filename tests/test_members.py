@@ -109,15 +109,18 @@ def test_members_equal_their_solo_runs(tmp_path):
         )
 
 
-def test_members_with_their_own_learning_rates_equal_their_solo_runs(tmp_path):
-    lrs = (0.03, 0.2)
-    tasks = [make_task(Config(seed=3, train=TrainConfig(lr=lr))) for lr in lrs]
-    folders = [
-        experiment.prepare(t, tmp_path / f"lr={lr}", resume=False) for lr, t in zip(lrs, tasks)
+def test_members_with_their_own_optimizer_settings_equal_their_solo_runs(tmp_path):
+    # Rate, warm-up and clip norm differ (the small norm clips): one program, each member's
+    # own values from its optimizer state.
+    settings = [
+        TrainConfig(lr=0.03, warmup_steps=2, clip_norm=0.05),
+        TrainConfig(lr=0.2, warmup_steps=9, clip_norm=2.0),
     ]
+    tasks = [make_task(Config(seed=3, train=t)) for t in settings]
+    folders = [experiment.prepare(t, tmp_path / f"m{i}", resume=False) for i, t in enumerate(tasks)]
     members.fit(tasks, folders, resume=False)
-    for lr, folder in zip(lrs, folders):
-        alone = solo(tmp_path, 3, name=f"lr={lr}", train=TrainConfig(lr=lr))
+    for i, (t, folder) in enumerate(zip(settings, folders)):
+        alone = solo(tmp_path, 3, name=f"m{i}", train=t)
         together = experiment.load_run(folder, "toy", which="latest")
         for a, b in zip(jax.tree.leaves(together.params), jax.tree.leaves(alone.params)):
             np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
@@ -161,9 +164,10 @@ def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path, monk
             np.testing.assert_array_equal(x, y)
 
 
-def test_members_must_differ_in_their_seed_and_rate_alone(tmp_path):
-    tasks = [make_task(Config(seed=0)), make_task(Config(seed=1, train=TrainConfig(steps=20)))]
-    with pytest.raises(ConfigError, match="differ in their seed and learning rate alone"):
+@pytest.mark.parametrize("other", [TrainConfig(steps=20), TrainConfig(clip_norm=0.0)])
+def test_members_must_differ_in_their_seed_and_optimizer_values_alone(other):
+    tasks = [make_task(Config(seed=0)), make_task(Config(seed=1, train=other))]
+    with pytest.raises(ConfigError, match="differ only in their seed, learning rate, warm-up"):
         members.check_group(tasks)
 
 
@@ -177,7 +181,9 @@ def test_members_split_over_two_devices_equal_one_device(tmp_path):
     for a_dir, b_dir in zip(one, two):
         a = experiment.load_run(a_dir, "toy", which="latest")
         b = experiment.load_run(b_dir, "toy", which="latest")
+        # A group of four and two shards of two are different programs (other fusions,
+        # other rounding), like a group and its solo runs: the same tolerance.
         for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
-            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(x, y, rtol=2e-5, atol=1e-6)
     with pytest.raises(ConfigError, match="3 members do not split evenly over 2 devices"):
         members.member_mesh(2, 3)

@@ -60,6 +60,19 @@ def test_expand_group_name_and_apply():
         sweep.expand([axes[2], axes[2]])
 
 
+def test_optimizer_values_share_a_program_but_clipping_on_or_off_does_not():
+    axes = [
+        sweep.parse_axis("train.warmup_steps=0,100", mc.Config),
+        sweep.parse_axis("train.clip_norm=0,0.5,1", mc.Config),
+        sweep.parse_axis("model.dropout=0,0.2", mc.Config),  # a model setting: its own program
+    ]
+    grouped = sweep.groups(sweep.expand(axes))
+    assert sorted(len(g) for g in grouped) == [2, 2, 4, 4]
+    assert {sweep.program_key(g[0]) for g in grouped} == {
+        (("train.clip_norm", on), ("model.dropout", d)) for on in ("on", "off") for d in (0, 0.2)
+    }
+
+
 def test_summarize_means_and_stds_over_seeds():
     rows = [
         {"run": "a", "model.cell": "gru", "seed": "0", "test/accuracy": 0.8},
