@@ -12,6 +12,7 @@ import dataclasses
 import itertools
 import json
 import math
+import tomllib
 import typing
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,44 @@ def parse_axis(spec: str, config_cls: type) -> Axis:
     if len(set(values)) != len(values):
         raise ConfigError(f"--set {spec!r} lists a value twice")
     return Axis(path, values)
+
+
+FILE_KEYS = ("experiment", "name", "data_dir", "devices", "sequential", "set")
+
+
+def read_file(path: str | Path) -> dict[str, Any]:
+    """A sweep file (TOML): its settings by :data:`FILE_KEYS`, with ``set`` as ``--set``
+    texts. Axes are lists (``"model.hidden" = [32, 64]``) or ``--set`` texts
+    (``seed = "0:3"``), under dotted names, quoted or as tables::
+
+        experiment = "mnist_classifier"
+        [set]
+        "model.cell" = ["rnn", "gru", "lstm"]
+        seed = "0:3"
+
+    Raises:
+      ConfigError: a file that is missing or not TOML, an unknown key, an axis with no values.
+    """
+    try:
+        spec = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"sweep file {path}: {err}") from None
+    unknown = sorted(set(spec) - set(FILE_KEYS))
+    if unknown:
+        raise ConfigError(f"sweep file {path}: unknown keys {unknown}; use {list(FILE_KEYS)}")
+
+    def texts(table: dict, prefix: str = "") -> list[str]:
+        out = []
+        for key, values in table.items():
+            if isinstance(values, dict):
+                out += texts(values, f"{prefix}{key}.")
+            elif isinstance(values, list):
+                out.append(f"{prefix}{key}=" + ",".join(str(v) for v in values))
+            else:
+                out.append(f"{prefix}{key}={values}")
+        return out
+
+    return {**spec, "set": texts(spec.get("set", {}))}
 
 
 def expand(axes: list[Axis]) -> list[Assignment]:

@@ -3,6 +3,7 @@
     python -m scripts.sweep mnist_classifier --set model.cell=rnn,gru,lstm \\
         --set model.hidden=32,64,128 --set seed=0:3 --data-dir DIR
     python -m scripts.sweep timeseries --set seed=0:8 --set train.lr=1e-3,3e-3 --name lr
+    python -m scripts.sweep --file sweep.toml     # the same from a file (rnn_jax.sweep.read_file)
     python -m scripts.sweep collect runs/sweeps/NAME
 
 Every ``--set PATH=VALUES`` is an axis (any setting of the experiment's config;
@@ -38,6 +39,8 @@ EXPERIMENTS = ("mnist_classifier", "mnist_gen", "signal_forecast", "timeseries",
 
 
 def run_sweep(args: argparse.Namespace) -> Path:
+    if not args.experiment:
+        raise UserError("name the experiment to sweep (or give a --file that does)")
     if args.experiment not in EXPERIMENTS:
         raise UserError(f"unknown experiment {args.experiment!r}; choose one of {EXPERIMENTS}")
     if not args.set:
@@ -75,7 +78,7 @@ def run_sweep(args: argparse.Namespace) -> Path:
                 train_one(module, options_cls, extra, assignment, run, resume=state == "partial")
         if together:
             try:
-                train_group(module, options_cls, extra, together, args.devices)
+                train_group(module, options_cls, extra, together, args.devices or 1)
             except ConfigError as err:  # e.g. interrupted members stopped at different steps
                 print(f"cannot train these together ({err}); one by one instead")
                 for assignment, run, state in together:
@@ -193,6 +196,16 @@ def figures(folder: Path, axes: dict, rows: list[dict], table: list[dict]) -> li
     return out
 
 
+def from_file(args: argparse.Namespace) -> None:
+    """Fill ``args`` from ``args.file``: the command line's flags win, its ``--set`` axes
+    come after the file's."""
+    spec = sweep.read_file(args.file)
+    args.set = spec["set"] + args.set
+    for key in ("experiment", "name", "data_dir", "devices", "sequential"):
+        if key in spec and not getattr(args, key):
+            setattr(args, key, spec[key])
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -200,7 +213,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument("command")
         parser.add_argument("folder", type=Path)
     else:
-        parser.add_argument("experiment")
+        parser.add_argument("experiment", nargs="?")
+        parser.add_argument("--file", type=Path, help="a TOML sweep file; flags add to it")
         parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUES")
         parser.add_argument("--name", help="the sweep's folder name (default: from its axes)")
         parser.add_argument("--root", default="runs/sweeps", help="where sweeps are kept")
@@ -208,12 +222,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(
             "--sequential", action="store_true", help="train every member on its own"
         )
-        parser.add_argument(
-            "--devices", type=int, default=1, help="split each group's members over N devices"
-        )
+        parser.add_argument("--devices", type=int, help="split each group's members over N devices")
     args = parser.parse_args(argv)
-    parallel.split_cpu(getattr(args, "devices", 1))  # before JAX starts: a CPU as N devices
     try:
+        if getattr(args, "file", None):
+            from_file(args)
+        parallel.split_cpu(getattr(args, "devices", None) or 1)  # before JAX starts
         if argv[:1] == ["collect"]:
             if not (args.folder / "sweep.json").is_file():
                 raise UserError(f"{args.folder} is not a sweep folder (no sweep.json)")

@@ -60,6 +60,27 @@ def test_expand_group_name_and_apply():
         sweep.expand([axes[2], axes[2]])
 
 
+def test_sweep_files_give_the_same_axes_as_flags(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text(
+        'experiment = "mnist_classifier"\ndevices = 2\n[set]\n"model.cell" = ["rnn", "gru"]\n'
+        'seed = "0:3"\ntrain.lr = [1e-3, 0.003]\n'  # a bare dotted key is a table in TOML
+    )
+    spec = sweep.read_file(path)
+    assert spec["experiment"] == "mnist_classifier" and spec["devices"] == 2
+    assert spec["set"] == ["model.cell=rnn,gru", "seed=0:3", "train.lr=0.001,0.003"]
+    axes = [sweep.parse_axis(text, mc.Config) for text in spec["set"]]
+    assert axes[2] == sweep.Axis("train.lr", (1e-3, 3e-3))
+    path.write_text('experiment = "timeseries"\nseeds = "0:3"\n')
+    with pytest.raises(ConfigError, match="unknown keys \\['seeds'\\]"):
+        sweep.read_file(path)
+    path.write_text("[set\n")
+    with pytest.raises(ConfigError, match="sweep.toml"):
+        sweep.read_file(path)
+    with pytest.raises(ConfigError, match="sweep file .*nope.toml"):
+        sweep.read_file(tmp_path / "nope.toml")
+
+
 def test_optimizer_values_share_a_program_but_clipping_on_or_off_does_not():
     axes = [
         sweep.parse_axis("train.warmup_steps=0,100", mc.Config),
@@ -128,6 +149,11 @@ def test_tiny_sweep_through_the_cli(tmp_path):
     assert f"{member.name}: resuming" in again.stdout and (member / "results.json").is_file()
     other = run_sweep("timeseries", "--set", "seed=0:2", "--name", "tiny", "--root", str(tmp_path))
     assert other.returncode == 2 and "holds a sweep of timeseries over" in other.stderr
+    (tmp_path / "other.toml").write_text(
+        'experiment = "timeseries"\nname = "tiny"\n[set]\nseed = [0, 1]\n'
+    )
+    from_file = run_sweep("--file", str(tmp_path / "other.toml"), "--root", str(tmp_path))
+    assert from_file.returncode == 2 and "holds a sweep of timeseries over" in from_file.stderr
     bad = run_sweep("timeseries", "--set", "model.hiden=4", "--root", str(tmp_path))
     assert bad.returncode == 2 and "model has no setting 'hiden'" in bad.stderr
     unknown = run_sweep("nope", "--set", "seed=0:2", "--root", str(tmp_path))
