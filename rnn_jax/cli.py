@@ -8,7 +8,7 @@ from typing import Annotated, TypeVar
 
 import tyro
 
-from rnn_jax import parallel
+from rnn_jax import distributed, parallel
 from rnn_jax.errors import UserError
 
 C = TypeVar("C")
@@ -38,11 +38,13 @@ def run(
     one line (no traceback) and exits with status 2.
 
     Before JAX starts, splits a CPU into ``config.train.devices`` devices where that
-    asks for more (:func:`rnn_jax.parallel.split_cpu`).
+    asks for more (:func:`rnn_jax.parallel.split_cpu`), and joins a multi-process run
+    where ``options.dist`` describes one (:func:`rnn_jax.distributed.initialize`).
     """
     config, options = parse(config_cls, options_cls, args)
     parallel.split_cpu(getattr(getattr(config, "train", None), "devices", 1))
     try:
+        distributed.initialize(getattr(options, "dist", distributed.DistOptions()))
         main(config, options)
     except UserError as err:
         if os.environ.get("RNN_JAX_DEBUG"):

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import jax
 from tqdm.auto import tqdm
 
-from rnn_jax import batching, parallel, plotting, rundir, train
+from rnn_jax import batching, distributed, parallel, plotting, rundir, train
 from rnn_jax.ckpt import CheckpointError, Checkpoints
 from rnn_jax.errors import UserError
 from rnn_jax.models import SequenceModel
@@ -38,6 +38,8 @@ class RunOptions:
     """Continue the run in --workdir from its latest checkpoint."""
     tensorboard: bool = False
     """Also write the metrics as TensorBoard event files (<workdir>/tensorboard)."""
+    dist: distributed.DistOptions = distributed.DistOptions()
+    """One run over several processes or hosts (every process runs the same command)."""
 
 
 @dataclass(frozen=True)
@@ -81,13 +83,17 @@ def prepare(task: Task, folder: str | Path, *, resume: bool) -> Path:
         resume=resume,
         best={"metric": task.best_metric, "mode": task.mode},
         model=None if task.model is None else asdict(task.model),
+        write=distributed.is_writer(),
     )
 
 
 def run(task: Task, options: RunOptions) -> dict:
-    """Train ``task`` (or resume it) and report its best checkpoint; returns the results."""
+    """Train ``task`` (or resume it) and report its best checkpoint; returns the results
+    (in a multi-process run, process 0 reports; the others return ``{}``)."""
     folder = prepare(task, run_dir(task.experiment, options), resume=options.resume)
     done = fit(task, folder, resume=options.resume, tensorboard=options.tensorboard)
+    if not distributed.is_writer():
+        return {}
     return report(task, folder, done.best_params, done.best_step, done.best_metrics)
 
 
@@ -97,13 +103,18 @@ def fit(task: Task, folder: Path, *, resume: bool, tensorboard: bool = False) ->
     Checkpoints are written at every evaluation; the best one by the task's
     metric is kept besides the latest two. Resume restores the latest
     checkpoint and replays the data stream from its step, so the run ends with
-    the parameters an uninterrupted run would have. With ``devices > 1`` each
-    batch is split over that many devices; evaluation and the returned
-    parameters stay on one device.
+    the parameters an uninterrupted run would have. With ``devices > 1``, or
+    several processes (:mod:`rnn_jax.distributed`), each batch is split over
+    the devices; evaluation and the returned parameters stay on one device,
+    and process 0 alone writes the metrics.
     """
     cfg = task.config
     devices = cfg.train.devices
-    mesh = parallel.data_parallel_mesh(devices) if devices > 1 else None
+    several = devices > 1 or distributed.spans_processes()
+    mesh = parallel.data_parallel_mesh(devices) if several else None
+    if mesh is not None:
+        parallel.check_batch(task.batch_size, mesh)
+    writer = distributed.is_writer()
     tx = cfg.train.optimizer(task.steps)
     ckpts = Checkpoints(folder / "ckpt", best_metric=task.best_metric, best_mode=task.mode)
     state = train.init_state(task.init(jax.random.PRNGKey(cfg.seed)), tx, cfg.seed)
@@ -111,19 +122,26 @@ def fit(task: Task, folder: Path, *, resume: bool, tensorboard: bool = False) ->
     if resume:
         start = ckpts.latest_step()
         state, _ = ckpts.restore(start, state)
-        print(f"resumed {folder} from step {start}")
+        if writer:
+            print(f"resumed {folder} from step {start}")
     log = rundir.MetricsLog(
         folder / "metrics.jsonl",
         resume_step=start if resume else None,
         tensorboard=folder / "tensorboard" if tensorboard else None,
+        enabled=writer,
     )
     step_fn = train.make_train_step(task.loss_fn, tx, steps_per_call=task.steps_per_call, mesh=mesh)
     if mesh is not None:
         state = parallel.replicate(state, mesh)
-        print(f"data parallel: batches of {task.batch_size} split over {devices} devices")
+        if writer:
+            processes = jax.process_count() if distributed.spans_processes() else 1
+            print(
+                f"data parallel: batches of {task.batch_size} split over {mesh.size} devices"
+                + (f" in {processes} processes" if processes > 1 else "")
+            )
 
     def one_device(params: Params) -> Params:
-        return params if mesh is None else jax.device_put(params, jax.local_devices()[0])
+        return params if mesh is None else parallel.local_copy(params)
 
     data = batching.batches(
         task.train_data,
@@ -132,9 +150,14 @@ def fit(task: Task, folder: Path, *, resume: bool, tensorboard: bool = False) ->
         start_step=start,
         steps_per_call=task.steps_per_call,
     )
+    if mesh is not None:  # every process draws the same global batch and feeds its rows
+        axis = 0 if task.steps_per_call == 1 else 1
+        data = (parallel.feed(batch, mesh, axis) for batch in data)
 
     def on_log(step: int, split: str, values: dict[str, float]) -> None:
         log.write(step, split, values)
+        if not writer:
+            return
         if task.echo and split == "train":
             tqdm.write(f"{step}\t{task.echo}: {values['loss']:.6g}")
         if split == "time":
@@ -163,11 +186,16 @@ def fit(task: Task, folder: Path, *, resume: bool, tensorboard: bool = False) ->
             on_log=on_log,
             on_eval=on_eval,
             desc=task.experiment,
+            progress=writer,
         )
         best = ckpts.best_step()
         best_state, meta = ckpts.restore(best, state)
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with --resume (run directory {folder})")
+        raise
+    except Exception as err:
+        if distributed.is_peer_lost(err):
+            distributed.stop_after_lost_peer(err, folder)
         raise
     finally:
         ckpts.close()

@@ -2,7 +2,9 @@
 
 A train step given a mesh (:func:`rnn_jax.train.make_train_step`) hands every
 device a slice of each batch and averages the gradients with one all-reduce.
-On a CPU the devices are its cores (:func:`split_cpu`); on GPUs, the GPUs.
+On a CPU the devices are its cores (:func:`split_cpu`); on GPUs, the GPUs; in a
+multi-process run (:mod:`rnn_jax.distributed`) the mesh spans every process's
+devices and each process feeds its own rows (:func:`feed`).
 """
 
 from collections.abc import Callable
@@ -13,6 +15,7 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from rnn_jax import distributed
 from rnn_jax.errors import ConfigError
 
 BATCH_AXIS = "batch"  # the mesh axis data parallelism splits batches over
@@ -33,13 +36,22 @@ def split_cpu(devices: int) -> None:
 
 
 def data_parallel_mesh(devices: int) -> Mesh:
-    """A one-axis mesh over the first ``devices`` local devices, to split batches over.
+    """A one-axis mesh to split batches over: the first ``devices`` local devices, or, in a
+    multi-process run (:mod:`rnn_jax.distributed`), ``devices`` per process on every process.
 
     Raises:
       ConfigError: if JAX sees fewer devices. A CPU is one device unless split
         (:func:`split_cpu`; each device then runs on its own core).
     """
     have = jax.local_devices()
+    if distributed.spans_processes():
+        if devices != len(have):
+            raise ConfigError(
+                f"--train.devices {devices}, but each process of this multi-process run has "
+                f"{len(have)} device(s); pass --train.devices {len(have)} (the devices of one "
+                "process: the mesh spans all processes' devices)"
+            )
+        return Mesh(np.array(jax.devices()), (BATCH_AXIS,), axis_types=(AxisType.Auto,))
     if not 1 <= devices <= len(have):
         hint = (
             f"start Python with JAX_NUM_CPU_DEVICES={devices} (or call "
@@ -54,9 +66,46 @@ def data_parallel_mesh(devices: int) -> Mesh:
     return Mesh(np.array(have[:devices]), (BATCH_AXIS,), axis_types=(AxisType.Auto,))
 
 
+def check_batch(batch_size: int, mesh: Mesh) -> None:
+    """Raise ConfigError unless batches of ``batch_size`` split evenly over ``mesh``."""
+    n = mesh.shape[BATCH_AXIS]
+    if batch_size % n:
+        processes = jax.process_count() if distributed.spans_processes() else 1
+        where = f" ({processes} processes x {n // processes})" if processes > 1 else ""
+        raise ConfigError(
+            f"a batch of {batch_size} examples does not split evenly over {n} devices{where}; "
+            f"use a batch size divisible by {n}, or another number of devices"
+        )
+
+
 def replicate(tree: Any, mesh: Mesh) -> Any:
-    """``tree`` with a full copy on every device of ``mesh`` (a train state, params)."""
-    return jax.device_put(tree, NamedSharding(mesh, P()))
+    """``tree`` with a full copy on every device of ``mesh`` (a train state, params); in a
+    multi-process run every process passes the same values."""
+    sharding = NamedSharding(mesh, P())
+    if not distributed.spans_processes():
+        return jax.device_put(tree, sharding)
+    host = jax.device_get(tree)
+    return jax.tree.map(
+        lambda x: jax.make_array_from_callback(x.shape, sharding, x.__getitem__), host
+    )
+
+
+def feed(batch: Any, mesh: Mesh, axis: int = 0) -> Any:
+    """A host batch as global arrays split over ``mesh`` along ``axis`` (the examples;
+    1 for batches stacked ``[K, B, ...]``), each process transferring only its own rows.
+    Within one process, the batch as it is (the step's ``shard_map`` splits it)."""
+    if not distributed.spans_processes():
+        return batch
+    spec = P(*([None] * axis), BATCH_AXIS)
+    sharding = NamedSharding(mesh, spec)
+    return jax.tree.map(
+        lambda x: jax.make_array_from_callback(x.shape, sharding, x.__getitem__), batch
+    )
+
+
+def local_copy(tree: Any) -> Any:
+    """A replicated tree as arrays on this process's first device (for evaluation, reports)."""
+    return jax.tree.map(lambda x: x.addressable_data(0), tree)
 
 
 def sharded_grads(grads_fn: Callable, mesh: Mesh) -> Callable:
@@ -65,7 +114,6 @@ def sharded_grads(grads_fn: Callable, mesh: Mesh) -> Callable:
     Each device takes its slice of the batch and its own key (dropout masks
     differ between slices); the means of equal slices are the batch's means.
     """
-    n = mesh.shape[BATCH_AXIS]
 
     def on_shard(params, batch, key):
         key = jax.random.fold_in(key, jax.lax.axis_index(BATCH_AXIS))
@@ -78,12 +126,8 @@ def sharded_grads(grads_fn: Callable, mesh: Mesh) -> Callable:
     )
 
     def checked(params, batch, key):
-        sizes = {leaf.shape[0] for leaf in jax.tree.leaves(batch)}
-        if any(size % n for size in sizes):
-            raise ConfigError(
-                f"a batch of {sorted(sizes)} examples does not split evenly over {n} devices; "
-                f"use a batch size divisible by {n}"
-            )
+        for size in {leaf.shape[0] for leaf in jax.tree.leaves(batch)}:
+            check_batch(size, mesh)
         return sharded(params, batch, key)
 
     return checked

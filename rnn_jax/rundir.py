@@ -90,8 +90,10 @@ def prepare(
     resume: bool,
     best: dict | None = None,
     model: dict | None = None,
+    write: bool = True,
 ) -> Path:
-    """Create (or, with ``resume``, reopen) a run directory and write ``config.json``.
+    """Create (or, with ``resume``, reopen) a run directory and write ``config.json``
+    (with ``write=False``, the checks alone: the other processes of a multi-process run).
 
     ``config.json`` holds the experiment's name, ``config`` (every setting that
     determines the result, and nothing else), the metric that picks the best
@@ -122,6 +124,8 @@ def prepare(
             f"{run_dir} already holds checkpoints; pass --resume to continue it or choose "
             "another --workdir"
         )
+    if not write:
+        return run_dir
     (run_dir / "figures").mkdir(parents=True, exist_ok=True)
     meta = {
         "experiment": experiment,
@@ -143,6 +147,7 @@ class MetricsLog:
     its last checkpoint) are dropped, so the file reads as one uninterrupted run.
     With ``tensorboard`` (a folder) every row also goes to TensorBoard event files
     as the scalar ``split/name`` (tensorboardX); ``metrics.jsonl`` stays the record.
+    Not ``enabled``, it writes nothing.
     """
 
     def __init__(
@@ -151,20 +156,23 @@ class MetricsLog:
         *,
         resume_step: int | None = None,
         tensorboard: str | Path | None = None,
+        enabled: bool = True,
     ):
-        self.path = Path(path)
-        if resume_step is not None and self.path.exists():
+        self.path, self.enabled = Path(path), enabled
+        if enabled and resume_step is not None and self.path.exists():
             rows = [json.loads(line) for line in self.path.read_text().splitlines() if line]
             kept = [r for r in rows if r["step"] <= resume_step]
             self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         self.t0 = time.time()
         self.board = None
-        if tensorboard is not None:
+        if enabled and tensorboard is not None:
             from tensorboardX import SummaryWriter
 
             self.board = SummaryWriter(str(tensorboard))
 
     def write(self, step: int, split: str, values: dict[str, float]) -> None:
+        if not self.enabled:  # another process of a multi-process run writes
+            return
         now = round(time.time() - self.t0, 3)
         with self.path.open("a") as f:
             for name, value in values.items():

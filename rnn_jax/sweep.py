@@ -12,6 +12,7 @@ import dataclasses
 import itertools
 import json
 import math
+import os
 import tomllib
 import typing
 from pathlib import Path
@@ -224,7 +225,10 @@ def prepare(folder: str | Path, experiment: str, axes: list[Axis]) -> Path:
             )
         return folder
     folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(spec, indent=2) + "\n")
+    # Atomically: the processes of a shared-out sweep may all write it at once.
+    tmp = path.with_name(f"sweep.json.{os.getpid()}")
+    tmp.write_text(json.dumps(spec, indent=2) + "\n")
+    os.replace(tmp, path)
     return folder
 
 
@@ -237,6 +241,16 @@ def status(run_dir: Path) -> str:
         return "failed"
     ckpt = run_dir / "ckpt"
     return "partial" if ckpt.is_dir() and any(ckpt.iterdir()) else "new"
+
+
+def runs(folder: str | Path) -> list[Path]:
+    """The run directories of every member of the sweep in ``folder`` (finished or not)."""
+    folder = Path(folder)
+    spec = json.loads((folder / "sweep.json").read_text())
+    return [
+        folder / run_name(dict(zip(spec["axes"], combo)))
+        for combo in itertools.product(*spec["axes"].values())
+    ]
 
 
 def collect(folder: str | Path) -> list[dict]:

@@ -180,6 +180,7 @@ def fit(
     on_log: Callable[[int, str, dict[str, float]], None] = lambda step, split, m: None,
     on_eval: Callable[[TrainState, dict[str, dict[str, float]]], None] = lambda s, r: None,
     desc: str = "train",
+    progress: bool = True,
 ) -> TrainState:
     """Run ``train_step`` until ``total_steps``, logging and evaluating on the way.
 
@@ -189,7 +190,8 @@ def fit(
     and at the end, and their results go to ``on_log`` and ``on_eval`` (where
     checkpoints are written). At the end, ``on_log(step, "time", ...)`` gets
     where the wall time went: ``total_s``, ``first_call_s`` (compilation),
-    ``eval_s`` and ``checkpoint_s``.
+    ``eval_s`` and ``checkpoint_s``. Without ``progress``, no bar and no printed
+    evaluations (the other processes of a multi-process run).
 
     Raises:
       DivergedError: at the first log point whose metrics are not finite.
@@ -205,7 +207,14 @@ def fit(
     # Where the wall time goes: the first call (compile), evaluations, checkpoints; the
     # rest is the steps themselves and the loop around them.
     clock = {"total_s": t0, "first_call_s": 0.0, "eval_s": 0.0, "checkpoint_s": 0.0}
-    bar = tqdm(total=total_steps, initial=start, desc=desc, dynamic_ncols=True, mininterval=1.0)
+    bar = tqdm(
+        total=total_steps,
+        initial=start,
+        desc=desc,
+        dynamic_ncols=True,
+        mininterval=1.0,
+        disable=not progress,
+    )
     step = start
     while step < total_steps:
         tic = time.perf_counter()
@@ -240,10 +249,13 @@ def fit(
             clock["eval_s"] += time.perf_counter() - tic
             for split, values in results.items():
                 on_log(step, split, values)
-            bar.write(
-                f"step {step}: "
-                + "  ".join(f"{s}/{k}={v:.4g}" for s, m in results.items() for k, v in m.items())
-            )
+            if progress:
+                bar.write(
+                    f"step {step}: "
+                    + "  ".join(
+                        f"{s}/{k}={v:.4g}" for s, m in results.items() for k, v in m.items()
+                    )
+                )
             tic = time.perf_counter()
             on_eval(state, results)
             clock["checkpoint_s"] += time.perf_counter() - tic

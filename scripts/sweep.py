@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_jax import experiment, members, parallel, plotting, rundir, sweep
+from rnn_jax import distributed, experiment, members, parallel, plotting, rundir, sweep
 from rnn_jax.errors import ConfigError, UserError
 
 EXPERIMENTS = ("mnist_classifier", "mnist_gen", "signal_forecast", "timeseries", "char_rnn")
@@ -56,11 +56,20 @@ def run_sweep(args: argparse.Namespace) -> Path:
         raise UserError(f"{args.experiment} takes no --data-dir")
 
     grouped = sweep.groups(members)
-    print(f"sweep {folder}: {len(members)} runs of {args.experiment}, {len(grouped)} program(s)")
+    # Members are independent runs: several processes share them out, as an array job
+    # would, each training its own (together where they share a program) on its devices.
+    share = distributed.share(len(members), args.dist)
+    mine = {sweep.run_name(members[k]) for k in share}
+    where = f" (this process: {len(mine)} of them)" if len(mine) < len(members) else ""
+    print(
+        f"sweep {folder}: {len(members)} runs of {args.experiment}, {len(grouped)} "
+        f"program(s){where}"
+    )
     for i, group in enumerate(grouped, 1):
         shared = sweep.run_name(dict(sweep.program_key(group[0]))) or "(all)"
         print(f"  group {i}: {shared}: {len(group)} member(s)")
     for group in grouped:
+        group = [a for a in group if sweep.run_name(a) in mine]
         runs = [folder / sweep.run_name(a) for a in group]
         states = [sweep.status(r) for r in runs]
         for run, state in zip(runs, states):
@@ -223,7 +232,17 @@ def main(argv: list[str] | None = None) -> None:
             "--sequential", action="store_true", help="train every member on its own"
         )
         parser.add_argument("--devices", type=int, help="split each group's members over N devices")
+        share = "share the sweep's runs out over N processes (or hosts); this one is I"
+        parser.add_argument("--dist.num-processes", dest="num_processes", type=int, help=share)
+        parser.add_argument("--dist.process-id", dest="process_id", type=int)
+        parser.add_argument(
+            "--dist.auto", dest="auto", action="store_true", help="N and I from SLURM"
+        )
     args = parser.parse_args(argv)
+    if hasattr(args, "auto"):
+        args.dist = distributed.DistOptions(
+            num_processes=args.num_processes, process_id=args.process_id, auto=args.auto
+        )
     try:
         if getattr(args, "file", None):
             from_file(args)
@@ -233,7 +252,15 @@ def main(argv: list[str] | None = None) -> None:
                 raise UserError(f"{args.folder} is not a sweep folder (no sweep.json)")
             collect(args.folder)
         else:
-            collect(run_sweep(args))
+            folder = run_sweep(args)
+            left = [r for r in sweep.runs(folder) if sweep.status(r) in ("new", "partial")]
+            if left:  # the last process of a shared-out sweep to finish writes the tables
+                print(
+                    f"{len(left)} of the sweep's runs are not finished (in other processes?); "
+                    f"collect them later: python -m scripts.sweep collect {folder}"
+                )
+            else:
+                collect(folder)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -128,7 +128,7 @@ def test_cli_tiny_run_and_clear_errors(tmp_path, run_cli):
         "--workdir", str(tmp_path / "uneven"),
     )  # fmt: skip
     assert uneven.returncode == 2
-    assert "batch of [16] examples does not split evenly over 3 devices" in uneven.stderr
+    assert "batch of 16 examples does not split evenly over 3 devices" in uneven.stderr
     # The same directory again, without --resume.
     again = run_cli(
         "--synthetic", "96", "--train.batch-size", "16", "--workdir", str(tmp_path / "run")

@@ -63,7 +63,7 @@ def test_data_parallel_bad_input(linear):
     mesh = two_devices()
     tx = optax.adam(0.05)
     step = train.make_train_step(linear.loss_fn, tx, mesh=mesh)
-    with pytest.raises(ValueError, match=r"batch of \[15\] examples does not split evenly over 2"):
+    with pytest.raises(ValueError, match="batch of 15 examples does not split evenly over 2"):
         step(
             parallel.replicate(linear.fresh_state(tx), mesh),
             next(batching.batches(linear.data(), 15, seed=0)),

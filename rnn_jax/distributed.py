@@ -1,0 +1,170 @@
+"""Several processes (on one host or many) as one run, through ``jax.distributed``.
+
+Every process runs the same command with its own ``--dist.process-id``; JAX's
+coordination service (on process 0's ``--dist.coordinator HOST:PORT``) joins
+them, and on CPUs gloo carries the collectives. The training mesh then spans
+every process's devices (:func:`rnn_jax.parallel.data_parallel_mesh`), each
+process feeds its own rows of every batch (:func:`rnn_jax.parallel.feed`), all
+take part in each checkpoint (orbax), and process 0 alone writes metrics,
+figures and results (:func:`is_writer`).
+"""
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+import jax
+
+from rnn_jax.errors import ConfigError, UserError
+
+
+@dataclass(frozen=True)
+class DistOptions:
+    """How to join a multi-process run (``--dist.*``); none of it changes the result."""
+
+    coordinator: str | None = None
+    """HOST:PORT of process 0, where the others join it (several processes or hosts)."""
+    num_processes: int | None = None
+    """Processes in the run, all hosts together."""
+    process_id: int | None = None
+    """This process's index, 0 .. num-processes - 1 (0 hosts the coordinator)."""
+    auto: bool = False
+    """Let jax.distributed detect the cluster instead (SLURM, Open MPI, Kubernetes)."""
+    timeout: int = 60
+    """Seconds to wait for every process to join, and without a heartbeat from one before
+    the others stop."""
+
+    @property
+    def wanted(self) -> bool:
+        return self.auto or any(
+            v is not None for v in (self.coordinator, self.num_processes, self.process_id)
+        )
+
+
+def initialize(options: DistOptions) -> None:
+    """Join the run ``options`` describe (nothing for a single process); call it before JAX
+    computes anything.
+
+    Raises:
+      ConfigError: incomplete or inconsistent settings, or JAX has started already.
+      UserError: the processes did not all join within the timeout.
+    """
+    if not options.wanted or jax.distributed.is_initialized():
+        return
+    if not options.auto:
+        missing = [
+            f"--dist.{name.replace('_', '-')}"
+            for name in ("coordinator", "num_processes", "process_id")
+            if getattr(options, name) is None
+        ]
+        if missing:
+            raise ConfigError(
+                f"a multi-process run needs --dist.coordinator, --dist.num-processes and "
+                f"--dist.process-id (missing {missing}), or --dist.auto on a cluster"
+            )
+        host, _, port = options.coordinator.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(
+                f"--dist.coordinator {options.coordinator!r} is not HOST:PORT "
+                "(e.g. 10.0.0.1:1234, process 0's address)"
+            )
+        if not 0 <= options.process_id < options.num_processes:
+            raise ConfigError(
+                f"--dist.process-id {options.process_id} is not in 0 .. "
+                f"{options.num_processes - 1} (--dist.num-processes {options.num_processes})"
+            )
+        if options.process_id:
+            wait_for(host, int(port), options.timeout)
+    # CPU collectives across processes go through gloo (GPUs use NCCL and ignore this).
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:
+        jax.distributed.initialize(
+            coordinator_address=options.coordinator,
+            num_processes=options.num_processes,
+            process_id=options.process_id,
+            initialization_timeout=options.timeout,
+            heartbeat_timeout_seconds=options.timeout,
+        )
+    except RuntimeError as err:
+        raise ConfigError(
+            f"cannot join the multi-process run ({err}); start it before JAX computes "
+            "anything, with the same --dist.coordinator and --dist.num-processes everywhere"
+        ) from err
+    except Exception as err:  # the coordination service reports as XlaRuntimeError
+        raise UserError(
+            f"process {options.process_id} could not join the run at {options.coordinator} "
+            f"within {options.timeout} s ({type(err).__name__}): are all "
+            f"{options.num_processes} processes started, and is the port open?"
+        ) from err
+
+
+def spans_processes() -> bool:
+    """Whether this run spans several processes (one mesh over all their devices)."""
+    return jax.process_count() > 1
+
+
+def share(count: int, options: DistOptions) -> range:
+    """This process's share of ``count`` independent runs (a sweep's members), by
+    ``--dist.process-id`` of ``--dist.num-processes`` (with ``--dist.auto``, from SLURM's
+    ``SLURM_PROCID`` / ``SLURM_NTASKS``): every ``num-processes``-th run from its id.
+
+    Raises:
+      ConfigError: a process id out of range, or --dist.auto outside SLURM.
+    """
+    processes, me = options.num_processes, options.process_id
+    if options.auto:
+        if "SLURM_PROCID" not in os.environ:
+            raise ConfigError(
+                "--dist.auto shares a sweep out by SLURM_PROCID and SLURM_NTASKS, which are "
+                "not set; pass --dist.num-processes and --dist.process-id"
+            )
+        processes, me = int(os.environ["SLURM_NTASKS"]), int(os.environ["SLURM_PROCID"])
+    if processes is None and me is None:
+        return range(count)
+    if processes is None or me is None or not 0 <= me < processes:
+        raise ConfigError(
+            f"--dist.process-id {me} of --dist.num-processes {processes}: give both, the id "
+            "in 0 .. num-processes - 1"
+        )
+    return range(me, count, processes)
+
+
+def wait_for(host: str, port: int, timeout: float) -> None:
+    """Wait until the coordinator accepts connections; a clear error after ``timeout`` s
+    (JAX itself would abort the process)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=1.0).close()
+            return
+        except OSError as err:
+            if time.monotonic() > deadline:
+                raise UserError(
+                    f"no coordinator at {host}:{port} after {timeout} s ({err}); start process "
+                    "0 first, with the same --dist.coordinator, and check that the port is open"
+                ) from None
+            time.sleep(0.2)
+
+
+def is_writer() -> bool:
+    """Whether this process writes the run's files (metrics, figures, results): process 0."""
+    return jax.process_index() == 0
+
+
+def is_peer_lost(err: BaseException) -> bool:
+    """Whether ``err`` is a collective or barrier that failed because a process went away."""
+    signs = ("Gloo", "gloo", "Connection reset", "heartbeat", "NCCL", "Barrier")
+    return jax.process_count() > 1 and any(sign in str(err) for sign in signs)
+
+
+def stop_after_lost_peer(err: BaseException, folder: object) -> None:
+    """Print why this process stops and leave at once: waiting on JAX's shutdown barrier
+    for the lost process would only end in an abort."""
+    print(
+        f"error: another process of this run stopped ({str(err).splitlines()[0][:200]}); "
+        f"the last checkpoint in {folder} is kept: start all processes again with --resume "
+        "(on any number of processes)",
+        flush=True,
+    )
+    os._exit(3)
