@@ -8,11 +8,15 @@
 
 The signal is split in time into train, validation and test segments (windows
 never cross a boundary) and z-scored with the training segment's mean and
-standard deviation. The model (the course's: LSTM(100) -> LSTM(100) ->
-Dense(100, relu) -> Dense(100)) is scored on the test segment against
-persistence, seasonal naive and a linear autoregressive model on the same
-input window, for one window and recursively for 25 windows. MSEs are in
-units of the training segment's variance (z-scored signal).
+standard deviation. The default model is a highway (LSTNet's autoregressive
+highway, Lai et al. 2018): a ridge linear AR model of the whole input window,
+fitted by least squares and then fixed, plus the recurrent network (the
+course's LSTM(100) -> LSTM(100) -> Dense(100, relu) -> Dense(100), its output
+layer starting at zero) trained on what the linear model misses;
+``--model.arch course`` trains the network alone. It is scored on the test
+segment against persistence, seasonal naive and the same linear AR model, for
+one window and recursively for 25 windows. MSEs are in units of the training
+segment's variance (z-scored signal).
 """
 
 import functools
@@ -23,8 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax import baselines, cli, experiment, plotting, sample, task, train
+from rnn_jax import baselines, cli, experiment, plotting, sample, stack, task, train
 from rnn_jax.data import signals
+from rnn_jax.errors import ConfigError
 from rnn_jax.models import SequenceModel
 
 EXPERIMENT = "signal_forecast"
@@ -48,8 +53,14 @@ class DataConfig:
     """Fractions of the signal, in time order, for train, validation and test."""
 
 
+ARCHS = ("highway", "course")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
+    arch: str = "highway"
+    """highway: a ridge linear AR model (fitted first, then fixed) plus the recurrent network
+    on what it misses (LSTNet's autoregressive highway); course: the network alone."""
     cell: str = "lstm"
     """Recurrent cell: rnn, rnn_relu, lstm, gru or gru_reset_after."""
     hidden: tuple[int, ...] = (100, 100)
@@ -89,7 +100,10 @@ class Config:
 
 
 def build_model(config: Config) -> SequenceModel:
+    """The recurrent network (the whole model with ``--model.arch course``)."""
     m, d = config.model, config.data
+    if m.arch not in ARCHS:
+        raise ConfigError(f"unknown --model.arch {m.arch!r}; choose one of {ARCHS}")
     return SequenceModel(
         in_dim=d.features,
         out_dim=d.features,
@@ -119,24 +133,53 @@ def prepare_data(config: Config) -> dict:
         except signals.SignalError as err:
             raise signals.SignalError(f"{name} segment ({len(seg)} samples): {err}") from None
         out[name] = {"x": x, "y": y, "signal": z}
+    flat = lambda split: out[split]["x"].reshape(len(out[split]["x"]), -1)  # noqa: E731
+    # The ridge AR model: the highway model's linear part and the baseline to beat.
+    out["ar"] = baselines.fit_linear_ar(
+        flat("train"), out["train"]["y"], flat("val"), out["val"]["y"]
+    )
     return out
+
+
+def forecast(model: SequenceModel, params, x: jax.Array, key=None) -> jax.Array:
+    """The next samples ``[B, F]`` after windows ``x [B, S, F]``: the network's output, plus,
+    in the highway model (params with an ``"ar"`` part), the fixed linear AR forecast."""
+    if "ar" not in params:
+        return model.apply_last(params, x, key=key)
+    ar = jax.lax.stop_gradient(params["ar"])  # fitted by least squares, not by Adam
+    linear = stack.linear_apply(ar, x.reshape(x.shape[0], -1))
+    return linear + model.apply_last(params["net"], x, key=key)
+
+
+def highway_init(model: SequenceModel, ar: baselines.LinearAR):
+    """``key -> params`` of the highway model: the fitted AR weights, and the network with a
+    zero output layer, so that training starts from the AR model's forecasts."""
+
+    def init(key):
+        net = model.init(key)
+        net["head"][-1] = jax.tree.map(jnp.zeros_like, net["head"][-1])
+        w = jnp.asarray(ar.w, jnp.float32)
+        return {"net": net, "ar": {"w": w[:-1], "b": w[-1]}}
+
+    return init
 
 
 @functools.cache
 def make_fns(model: SequenceModel):
-    """The loss, the evaluation sums and the one-step prediction of a model; cached, so runs
-    of one model (the members of a sweep group) share their compiled functions."""
+    """The loss, the evaluation sums and the one-step prediction of a model (either arch);
+    cached, so runs of one model (the members of a sweep group) share their compiled
+    functions."""
 
     def loss_fn(params, batch, key):
-        pred = model.apply_last(params, batch["x"], key=key)
+        pred = forecast(model, params, batch["x"], key)
         return jnp.mean((pred - batch["y"]) ** 2), {}
 
     def eval_sums(params, batch):
-        err = jnp.mean((model.apply_last(params, batch["x"]) - batch["y"]) ** 2, axis=-1)
+        err = jnp.mean((forecast(model, params, batch["x"]) - batch["y"]) ** 2, axis=-1)
         w = batch["weight"]
         return {"mse": jnp.sum(w * err), "count": jnp.sum(w)}
 
-    predict = jax.jit(model.apply_last)
+    predict = jax.jit(functools.partial(forecast, model))
     return loss_fn, eval_sums, predict
 
 
@@ -156,6 +199,7 @@ def evaluate_test(config: Config, data: dict, params, model: SequenceModel, run_
         flat_x("val"),
         data["val"]["y"],
         data["train"]["signal"],
+        ar=data["ar"],
     )
     flat = test["x"].reshape(len(test["x"]), -1)
     one = {"model": batched(lambda x: predict(params, x), test["x"])}
@@ -177,7 +221,7 @@ def evaluate_test(config: Config, data: dict, params, model: SequenceModel, run_
     )
     recursive = jax.jit(
         lambda p, w: sample.sliding_window(
-            lambda window: model.apply_last(p, window), w, e.recursive_windows
+            lambda window: forecast(model, p, window), w, e.recursive_windows
         )
     )
     rec = {"model": np.asarray(recursive(params, jnp.asarray(window)))}
@@ -227,6 +271,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
     data = prepare_data(config)
     model = build_model(config)
     loss_fn, eval_sums, _ = make_fns(model)
+    highway = config.model.arch == "highway"
     per_epoch = len(data["train"]["x"]) // max(config.train.batch_size, 1)
     val = {k: data["val"][k] for k in "xy"}
 
@@ -239,7 +284,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
     return task.Task(
         experiment=EXPERIMENT,
         config=config,
-        init=model.init,
+        init=highway_init(model, data["ar"]) if highway else model.init,
         loss_fn=loss_fn,
         train_data={k: data["train"][k] for k in "xy"},
         batch_size=config.train.batch_size,
@@ -249,7 +294,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
         best="mse",
         mode="min",
         report=report,
-        model=model,
+        model=None if highway else model,  # the network alone is not the whole model
         curves=("loss", "mse"),
         log_every=max(per_epoch // 2, 1),
     )

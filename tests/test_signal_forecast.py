@@ -4,9 +4,11 @@ import json
 
 import jax
 import numpy as np
+import pytest
 
 from experiments import signal_forecast as sf
 from rnn_jax import baselines, sample
+from rnn_jax.errors import ConfigError
 
 
 def test_baselines_recursive_loop_equals_the_model_rollout():
@@ -16,12 +18,39 @@ def test_baselines_recursive_loop_equals_the_model_rollout():
     )
     model = sf.build_model(config)
     params = model.init(jax.random.PRNGKey(0))
+    ar = baselines.LinearAR(1e-2).fit(np.eye(24, dtype=np.float32), np.ones((24, 6), np.float32))
+    highway = sf.highway_init(model, ar)(jax.random.PRNGKey(0))
+    highway["net"] = params  # a network that is not zero
     window = jax.random.normal(jax.random.key(1), (3, 4, 6))
-    got = sample.sliding_window(lambda w: model.apply_last(params, w), window, 5)
-    base = baselines.recursive(
-        lambda x: np.asarray(model.apply_last(params, x.reshape(-1, 4, 6))), np.asarray(window), 5
-    )
-    np.testing.assert_allclose(base, got, rtol=1e-5, atol=1e-6)
+    for p in (params, highway):  # the course's model, and the highway
+        got = sample.sliding_window(lambda w: sf.forecast(model, p, w), window, 5)
+        base = baselines.recursive(
+            lambda x: np.asarray(sf.forecast(model, p, x.reshape(-1, 4, 6))), np.asarray(window), 5
+        )
+        np.testing.assert_allclose(base, got, rtol=1e-5, atol=1e-6)
+
+
+def test_the_highway_is_the_ar_model_until_its_network_speaks():
+    config = sf.Config(data=sf.DataConfig(synthetic_samples=12000, steps=4, features=10))
+    data = sf.prepare_data(config)
+    model = sf.build_model(config)
+    params = sf.highway_init(model, data["ar"])(jax.random.PRNGKey(0))
+    _, _, predict = sf.make_fns(model)
+    x = data["test"]["x"][:16]
+    want = data["ar"].predict(x.reshape(len(x), -1))
+    np.testing.assert_allclose(predict(params, x), want, rtol=1e-4, atol=1e-5)
+    # A network that does speak adds its output to the AR forecast.
+    params["net"]["head"][-1]["b"] = params["net"]["head"][-1]["b"] + 0.5
+    np.testing.assert_allclose(predict(params, x), want + 0.5, rtol=1e-4, atol=1e-5)
+    # The AR part stays as least squares fitted it: Adam sees no gradient for it.
+    loss_fn, _, _ = sf.make_fns(model)
+    grads = jax.grad(lambda p: loss_fn(p, {"x": x, "y": data["test"]["y"][:16]}, None)[0])(params)
+    assert not np.any(grads["ar"]["w"]) and np.any(grads["net"]["head"][-1]["w"])
+
+
+def test_an_unknown_arch_is_a_clear_error():
+    with pytest.raises(ConfigError, match="unknown --model.arch 'lstnet'; choose one of"):
+        sf.build_model(sf.Config(model=sf.ModelConfig(arch="lstnet")))
 
 
 def test_normalisation_uses_the_training_segment_only():
