@@ -162,6 +162,20 @@ def test_tiny_sweep_through_the_cli(tmp_path):
     assert collected.returncode == 0 and "tables:" in collected.stdout
 
 
+def test_processes_share_a_sweep_out_and_the_last_writes_the_tables(tmp_path):
+    args = ["timeseries", "--set", "seed=0:3", "--set", "train.steps=20", "--set",
+            "model.hidden=4", "--name", "shared", "--root", str(tmp_path),
+            "--dist.num-processes", "2"]  # fmt: skip
+    first = run_sweep(*args, "--dist.process-id", "1")  # seed 1 only; 0 and 2 are not done
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "(this process: 1 of them)" in first.stdout
+    assert "2 of the sweep's runs are not finished" in first.stdout
+    assert not (tmp_path / "shared" / "results.md").exists()
+    second = run_sweep(*args, "--dist.process-id", "0")  # seeds 0 and 2: the sweep is done
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "| 20 | 4 | 3 |" in (tmp_path / "shared" / "results.md").read_text()
+
+
 def test_classifier_sweep_draws_accuracy_against_rows_read(tmp_path):
     out = run_sweep(
         "mnist_classifier", "--set", "synthetic=200", "--set", "train.epochs=1",
