@@ -16,11 +16,14 @@ anything trains. Each group trains as one vmapped program
 cores of a CPU or several GPUs; ``--sequential``: each member on its own); a
 re-run skips finished members and resumes interrupted ones from their
 checkpoints; a member that fails (NaN, a bad combination) is marked failed in
-its directory and the rest go on. At the end (and with ``collect``):
-``results.csv``, ``results.md`` (mean ± std over seeds), and figures: each
-group's validation curves overlaid; with ``model.cell`` and ``model.hidden``
-axes, the test figure against hidden size per cell with error bars over seeds;
-for the classifier, accuracy against rows read per configuration.
+its directory and the rest go on. ``--dist.num-processes N --dist.process-id
+I`` (or ``--dist.auto`` under SLURM) shares the members out over N processes or
+hosts, every N-th from the I-th; the last to finish writes the tables. At the
+end (and with ``collect``): ``results.csv``, ``results.md`` (mean ± std over
+seeds), and figures: each group's validation curves overlaid; with
+``model.cell`` and ``model.hidden`` axes, the test figure against hidden size
+per cell with error bars over seeds; for the classifier, accuracy against rows
+read per configuration.
 """
 
 import argparse
