@@ -7,6 +7,12 @@ import numpy as np
 from rnn_jax.errors import ConfigError
 
 
+def stack(batches: list[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Batches of equal shapes (one per member of a group of runs) stacked on a new leading
+    axis, on the host: one array per key, not one device op per array."""
+    return {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+
+
 def batches(
     arrays: Mapping[str, np.ndarray],
     batch_size: int,

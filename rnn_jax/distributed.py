@@ -155,7 +155,7 @@ def is_writer() -> bool:
 def is_peer_lost(err: BaseException) -> bool:
     """Whether ``err`` is a collective or barrier that failed because a process went away."""
     signs = ("Gloo", "gloo", "Connection reset", "heartbeat", "NCCL", "Barrier")
-    return jax.process_count() > 1 and any(sign in str(err) for sign in signs)
+    return spans_processes() and any(sign in str(err) for sign in signs)
 
 
 def stop_after_lost_peer(err: BaseException, folder: object) -> None:

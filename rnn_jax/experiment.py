@@ -134,7 +134,7 @@ def fit(task: Task, folder: Path, *, resume: bool, tensorboard: bool = False) ->
     if mesh is not None:
         state = parallel.replicate(state, mesh)
         if writer:
-            processes = jax.process_count() if distributed.spans_processes() else 1
+            processes = jax.process_count()
             print(
                 f"data parallel: batches of {task.batch_size} split over {mesh.size} devices"
                 + (f" in {processes} processes" if processes > 1 else "")

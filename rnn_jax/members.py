@@ -159,8 +159,7 @@ def fit(
     step = start
     try:
         while step < task.steps:
-            # Host arrays stacked on the host: jnp.stack would dispatch one op per leaf.
-            batch = jax.tree.map(lambda *xs: np.stack(xs), *[next(s) for s in streams])
+            batch = batching.stack([next(s) for s in streams])
             state, metrics, alive = group_step(state, batch, alive)
             pending.append(metrics)
             step += 1

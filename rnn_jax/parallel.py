@@ -70,7 +70,7 @@ def check_batch(batch_size: int, mesh: Mesh) -> None:
     """Raise ConfigError unless batches of ``batch_size`` split evenly over ``mesh``."""
     n = mesh.shape[BATCH_AXIS]
     if batch_size % n:
-        processes = jax.process_count() if distributed.spans_processes() else 1
+        processes = jax.process_count()
         where = f" ({processes} processes x {n // processes})" if processes > 1 else ""
         raise ConfigError(
             f"a batch of {batch_size} examples does not split evenly over {n} devices{where}; "
@@ -84,10 +84,7 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
     sharding = NamedSharding(mesh, P())
     if not distributed.spans_processes():
         return jax.device_put(tree, sharding)
-    host = jax.device_get(tree)
-    return jax.tree.map(
-        lambda x: jax.make_array_from_callback(x.shape, sharding, x.__getitem__), host
-    )
+    return _global(jax.device_get(tree), sharding)
 
 
 def feed(batch: Any, mesh: Mesh, axis: int = 0) -> Any:
@@ -96,10 +93,14 @@ def feed(batch: Any, mesh: Mesh, axis: int = 0) -> Any:
     Within one process, the batch as it is (the step's ``shard_map`` splits it)."""
     if not distributed.spans_processes():
         return batch
-    spec = P(*([None] * axis), BATCH_AXIS)
-    sharding = NamedSharding(mesh, spec)
+    return _global(batch, NamedSharding(mesh, P(*([None] * axis), BATCH_AXIS)))
+
+
+def _global(host: Any, sharding: NamedSharding) -> Any:
+    """Host arrays, the same in every process, as global arrays laid out by ``sharding``:
+    each process transfers only the parts its own devices hold."""
     return jax.tree.map(
-        lambda x: jax.make_array_from_callback(x.shape, sharding, x.__getitem__), batch
+        lambda x: jax.make_array_from_callback(x.shape, sharding, x.__getitem__), host
     )
 
 

@@ -243,25 +243,23 @@ def status(run_dir: Path) -> str:
     return "partial" if ckpt.is_dir() and any(ckpt.iterdir()) else "new"
 
 
+def _members(folder: Path) -> list[tuple[Assignment, Path]]:
+    """Every member of the sweep in ``folder``: its settings (as text) and run directory."""
+    axes = json.loads((folder / "sweep.json").read_text())["axes"]
+    assignments = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+    return [(a, folder / run_name(a)) for a in assignments]
+
+
 def runs(folder: str | Path) -> list[Path]:
     """The run directories of every member of the sweep in ``folder`` (finished or not)."""
-    folder = Path(folder)
-    spec = json.loads((folder / "sweep.json").read_text())
-    return [
-        folder / run_name(dict(zip(spec["axes"], combo)))
-        for combo in itertools.product(*spec["axes"].values())
-    ]
+    return [run for _, run in _members(Path(folder))]
 
 
 def collect(folder: str | Path) -> list[dict]:
     """One row per finished member: its swept settings (as text), validation and test
     figures (``val/<name>``, ``test/<name>``) at its best step."""
-    folder = Path(folder)
-    spec = json.loads((folder / "sweep.json").read_text())
     rows = []
-    for combo in itertools.product(*spec["axes"].values()):
-        assignment = dict(zip(spec["axes"], combo))
-        run = folder / run_name(assignment)
+    for assignment, run in _members(Path(folder)):
         if status(run) != "done":
             continue
         results = json.loads((run / "results.json").read_text())

@@ -18,7 +18,7 @@ import optax
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
-from rnn_jax import parallel
+from rnn_jax import batching, parallel
 from rnn_jax.batching import padded_chunks
 from rnn_jax.errors import ConfigError, DivergedError
 from rnn_jax.typing import Params
@@ -152,7 +152,7 @@ def evaluate_members(validations: list[Validation], params: Params) -> list[dict
     totals: dict[str, jax.Array] = {}
     chunks = zip(*(padded_chunks(v.arrays, first.batch_size) for v in validations))
     for parts in chunks:
-        sums = first._vmapped(params, jax.tree.map(lambda *xs: np.stack(xs), *parts))
+        sums = first._vmapped(params, batching.stack(list(parts)))
         totals = sums if not totals else jax.tree.map(jnp.add, totals, sums)
     totals = jax.device_get(totals)
     count = totals.pop("count")
