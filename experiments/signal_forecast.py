@@ -4,6 +4,8 @@
     python -m experiments.signal_forecast \\
         --data.path ../shared/datasets/vibration/cwru_normal_0hp_de_12k_decim4.npy
     python -m experiments.signal_forecast --data.path rig.mat --data.variable X097_DE_time
+    python -m experiments.signal_forecast --data.path healthy.npy \\
+        --detect inner_race.npy outer_race.mat:X130_DE_time        # fault detection
     python -m experiments.signal_forecast --help
 
 The signal is split in time into train, validation and test segments (windows
@@ -17,17 +19,25 @@ layer starting at zero) trained on what the linear model misses;
 segment against persistence, seasonal naive and the same linear AR model, for
 one window and recursively for 25 windows. MSEs are in units of the training
 segment's variance (z-scored signal).
+
+With ``--detect``, the trained model (or the run given by ``--from``) scores
+every window of other recordings by its forecast error, normalised by the
+healthy validation error (:mod:`rnn_jax.detection`): ROC-AUC against the
+healthy test windows and the first alarm at a 1% false-alarm threshold, for
+the model, the linear AR model's residuals and the window's energy.
 """
 
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import tyro
 
-from rnn_jax import baselines, cli, experiment, plotting, sample, stack, task, train
+from rnn_jax import baselines, cli, detection, experiment, plotting, sample, stack, task, train
 from rnn_jax.data import signals
 from rnn_jax.errors import ConfigError
 from rnn_jax.models import SequenceModel
@@ -41,6 +51,8 @@ class DataConfig:
     """Signal file (.npy, .csv/.txt, .mat, .pkl); none: the synthetic rotating machine."""
     variable: str | None = None
     """Variable to read from a .mat file (e.g. X097_DE_time)."""
+    rate: float = 12_000.0
+    """Sample rate of the signal (Hz); CWRU's 12 kHz files and the synthetic machine: 12000."""
     synthetic_samples: int = 60_000
     """Length of the synthetic signal (12 kHz, 1797 rpm, inner-race defect)."""
     steps: int = 25
@@ -99,6 +111,21 @@ class Config:
     """Seed for the synthetic signal, initialisation and shuffling."""
 
 
+@dataclass(frozen=True)
+class Options(experiment.RunOptions):
+    detect: tuple[str, ...] = ()
+    """Recordings to score for faults (FILE, or FILE.mat:VARIABLE): ROC-AUC against the
+    healthy test windows, first alarm, figures."""
+    detect_rate: tuple[float, ...] = ()
+    """Sample rate (Hz) of each --detect recording (default: --data.rate for all)."""
+    resample: bool = False
+    """Resample --detect recordings at another rate to --data.rate (scipy's
+    resample_poly); without it a rate mismatch stops with an error."""
+    from_run: Annotated[str | None, tyro.conf.arg(name="from")] = None
+    """A trained signal_forecast run to report (test segment, --detect) instead of
+    training."""
+
+
 def build_model(config: Config) -> SequenceModel:
     """The recurrent network (the whole model with ``--model.arch course``)."""
     m, d = config.model, config.data
@@ -117,10 +144,13 @@ def build_model(config: Config) -> SequenceModel:
 def prepare_data(config: Config) -> dict:
     """Segments (z-scored by the training segment) and their windows."""
     d = config.data
+    if d.rate <= 0:
+        raise ConfigError(f"--data.rate must be positive (Hz), got {d.rate:g}")
     if d.path:
         signal = signals.load_signal(d.path, d.variable)
     else:
-        signal = signals.synthetic_vibration(d.synthetic_samples, seed=config.seed)
+        machine = signals.Machine(fs=d.rate)
+        signal = signals.synthetic_vibration(d.synthetic_samples, machine, seed=config.seed)
     segments = signals.split_in_time(signal, d.split)
     mean, std = float(segments[0].mean()), float(segments[0].std())
     if std == 0:
@@ -266,10 +296,99 @@ def evaluate_test(config: Config, data: dict, params, model: SequenceModel, run_
     }
 
 
-def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
+def load_recordings(config: Config, options: Options) -> dict[str, np.ndarray]:
+    """The ``--detect`` recordings by name, at the model's sample rate."""
+    rates = options.detect_rate or (config.data.rate,) * len(options.detect)
+    if len(rates) != len(options.detect):
+        raise ConfigError(
+            f"--detect-rate gives {len(rates)} rates for {len(options.detect)} --detect "
+            "recordings; give one per recording, or none for --data.rate"
+        )
+    out = {}
+    for spec, rate in zip(options.detect, rates):
+        path, variable = spec, None
+        if ".mat:" in spec.lower():
+            path, variable = spec.rsplit(":", 1)
+        name = Path(path).stem
+        signal = signals.load_signal(path, variable)
+        out[name if name not in out else spec] = detection.match_rate(
+            signal, rate, config.data.rate, resample=options.resample, name=path
+        )
+    return out
+
+
+SCALINGS = {
+    "healthy units": "each recording z-scored with the healthy training segment's mean and std",
+    "own scale": "each recording z-scored with its own mean and std (blind to amplitude)",
+}
+
+
+def detect_faults(
+    config: Config, data: dict, params, model: SequenceModel, recordings: dict, run_dir: Path
+) -> dict:
+    """Fault scores of each recording's windows (:func:`rnn_jax.detection.evaluate`) for the
+    model, the AR model and the window energy, in both :data:`SCALINGS`; a figure of the
+    model's scores over time."""
+    d = config.data
+    _, _, predict = make_fns(model)
+    predictors = {
+        "model": lambda x: predict(params, x),
+        "linear AR residual": lambda x: data["ar"].predict(x.reshape(len(x), -1)),
+        "energy (zero forecast)": lambda x: np.zeros((len(x), d.features), np.float32),
+    }
+    healthy = [(data[split]["x"], data[split]["y"]) for split in ("val", "test")]
+    # Window i's target ends at sample stride * i + (steps + 1) * features.
+    end_s = lambda n: (d.stride * np.arange(n) + (d.steps + 1) * d.features) / d.rate  # noqa: E731
+    results, panels, thresholds = {}, {}, {}
+    for scaling in SCALINGS:
+        windows = {}
+        for name, signal in recordings.items():
+            own = scaling == "own scale"
+            mean, std = (signal.mean(), signal.std()) if own else (data["mean"], data["std"])
+            try:
+                windows[name] = signals.windows(
+                    (signal - mean) / std, d.steps, d.features, d.stride
+                )
+            except signals.SignalError as err:
+                raise signals.SignalError(f"--detect recording {name}: {err}") from None
+        table, scores = detection.evaluate(predictors, *healthy, windows)
+        for row in table.values():
+            for rec in row["recordings"].values():
+                first = rec["first_alarm"]
+                rec["first_alarm_s"] = None if first is None else float(end_s(first + 1)[-1])
+        results[scaling] = table
+        panel = f"model, {scaling}"
+        panels[panel] = {name: (end_s(len(v)), v) for name, v in scores["model"].items()}
+        thresholds[panel] = table["model"]["threshold"]
+    plotting.plot_scores(
+        panels, thresholds, run_dir / "figures" / "detect_scores.png", xlabel="time (s)"
+    )
+    return {"scalings": SCALINGS, **results}
+
+
+def detect_summary(detect: dict) -> str:
+    lines = [
+        "\nfault detection (alarm threshold: 1% of healthy validation windows above it):",
+        f"  {'scaling':<15}{'score':<24}{'recording':<36}{'ROC-AUC':>8}{'first alarm':>13}"
+        f"{'healthy FA':>12}",
+    ]
+    for scaling in SCALINGS:
+        for method, row in detect[scaling].items():
+            for name, rec in row["recordings"].items():
+                alarm = rec["first_alarm_s"]
+                alarm = "never" if alarm is None else f"{alarm:.3f} s"
+                lines.append(
+                    f"  {scaling:<15}{method:<24}{name:<36}{rec['roc_auc']:>8.3f}{alarm:>13}"
+                    f"{row['healthy_test_false_alarms']:>12.1%}"
+                )
+    return "\n".join(lines)
+
+
+def make_task(config: Config, options: Options) -> task.Task:
     """The forecaster's training run: windows of the signal, the model, the test report."""
     data = prepare_data(config)
     model = build_model(config)
+    recordings = load_recordings(config, options)
     loss_fn, eval_sums, _ = make_fns(model)
     highway = config.model.arch == "highway"
     per_epoch = len(data["train"]["x"]) // max(config.train.batch_size, 1)
@@ -277,9 +396,11 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
 
     def report(params, run_dir: Path) -> task.Report:
         results = evaluate_test(config, data, params, model, run_dir)
-        return task.Report(
-            results, {"mse": results["one_window_mse"]["model"]}, summary(results, run_dir)
-        )
+        text = summary(results, run_dir)
+        if recordings:
+            results["detect"] = detect_faults(config, data, params, model, recordings, run_dir)
+            text += detect_summary(results["detect"])
+        return task.Report(results, {"mse": results["one_window_mse"]["model"]}, text)
 
     return task.Task(
         experiment=EXPERIMENT,
@@ -300,11 +421,15 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
     )
 
 
-def train_and_evaluate(
-    config: Config, options: experiment.RunOptions = experiment.RunOptions()
-) -> dict:
-    """Train the forecaster, pick the best checkpoint on validation, report the test segment."""
-    return experiment.run(make_task(config, options), options)
+def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
+    """Train the forecaster, pick the best checkpoint on validation, report the test segment
+    (and score the ``--detect`` recordings); with ``--from``, report a trained run (its saved
+    settings, not the flags')."""
+    if not options.from_run:
+        return experiment.run(make_task(config, options), options)
+    run = experiment.load_run(options.from_run, EXPERIMENT)
+    saved = make_task(run.typed(Config), options)
+    return experiment.report(saved, Path(options.from_run), run.params, run.step, run.metrics)
 
 
 def summary(results: dict, run_dir: Path) -> str:
@@ -322,7 +447,7 @@ def summary(results: dict, run_dir: Path) -> str:
 
 
 def main(args: list[str] | None = None) -> None:
-    cli.run(Config, experiment.RunOptions, train_and_evaluate, args)
+    cli.run(Config, Options, train_and_evaluate, args)
 
 
 if __name__ == "__main__":

@@ -146,3 +146,24 @@ def plot_sweep(
     ax.grid(alpha=0.3)
     ax.legend(title=line_key)
     return _save(fig, path)
+
+
+def plot_scores(
+    panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
+    thresholds: dict[str, float],
+    path: str | Path,
+    *,
+    xlabel: str,
+) -> Path:
+    """Anomaly scores over time: one panel per title, one line per signal ``(t, score)``,
+    the panel's alarm threshold dashed (log scale)."""
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 3.2 * len(panels)), squeeze=False)
+    for ax, (title, lines) in zip(axes[:, 0], panels.items()):
+        for name, (t, score) in lines.items():
+            ax.plot(t, score, lw=0.8, label=name)
+        ax.axhline(thresholds[title], color="black", ls="--", lw=0.8, label="alarm threshold")
+        ax.set(xlabel=xlabel, ylabel="score (x healthy val MSE)", title=title, yscale="log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)

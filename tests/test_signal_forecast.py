@@ -64,7 +64,11 @@ def test_normalisation_uses_the_training_segment_only():
     )
 
 
-def test_cli_tiny_run(tmp_path, run_cli):
+def test_cli_tiny_runs_forecast_and_detect(tmp_path, run_cli, capsys):
+    """Training with --detect, then --from the trained run: a recording at another rate is an
+    error until --resample."""
+    fault = sf.signals.synthetic_vibration(6000, sf.signals.Machine(impulse=1.0), seed=3)
+    np.save(tmp_path / "fault.npy", fault)
     run = tmp_path / "run"
     out = run_cli(
         "--data.synthetic-samples",
@@ -84,6 +88,8 @@ def test_cli_tiny_run(tmp_path, run_cli):
         "3",
         "--workdir",
         str(run),
+        "--detect",
+        str(tmp_path / "fault.npy"),
     )
     assert out.returncode == 0, out.stderr[-2000:]
     results = json.loads((run / "results.json").read_text())
@@ -91,6 +97,28 @@ def test_cli_tiny_run(tmp_path, run_cli):
     assert len(results["recursive_mse_by_window"]["model"]) == 3
     for name in ("one_window.png", "recursive.png", "error_vs_horizon.png", "curves.png"):
         assert (run / "figures" / name).stat().st_size > 1000
+    detect = results["detect"]
+    for scaling in sf.SCALINGS:
+        assert set(detect[scaling]) == {"model", "linear AR residual", "energy (zero forecast)"}
+        assert 0 <= detect[scaling]["model"]["recordings"]["fault"]["roc_auc"] <= 1
+    assert (run / "figures" / "detect_scores.png").stat().st_size > 1000
+    assert "fault detection" in out.stdout
+
+    again = ["--from", str(run), "--detect", str(tmp_path / "fault.npy"), "--detect-rate", "24000"]
+    with pytest.raises(SystemExit) as stop:
+        sf.main(again)
+    assert stop.value.code == 2
+    assert "is sampled at 24000 Hz but the model at 12000 Hz; pass --resample" in (
+        capsys.readouterr().err
+    )
+    (run / "results.json").unlink()
+    sf.main([*again, "--resample"])
+    assert (
+        "fault"
+        in json.loads((run / "results.json").read_text())["detect"]["own scale"]["model"][
+            "recordings"
+        ]
+    )
 
 
 def test_cli_bad_signal_files(tmp_path, run_cli):
@@ -99,3 +127,21 @@ def test_cli_bad_signal_files(tmp_path, run_cli):
     np.save(tmp_path / "short.npy", np.zeros(3000, np.float32) + np.arange(3000))
     out = run_cli("--data.path", str(tmp_path / "short.npy"), "--workdir", str(tmp_path / "b"))
     assert out.returncode == 2 and "too short for one window" in out.stderr
+
+
+def test_detect_recordings_are_checked_before_training(tmp_path):
+    from scipy.io import savemat
+
+    x = np.arange(4000, dtype=np.float32)
+    savemat(tmp_path / "rig.mat", {"X105_DE_time": x[:, None], "X105_FE_time": -x[:, None]})
+    config = sf.Config()
+    got = sf.load_recordings(config, sf.Options(detect=(f"{tmp_path / 'rig.mat'}:X105_FE_time",)))
+    np.testing.assert_array_equal(got["rig"], -x)
+    with pytest.raises(sf.signals.SignalError, match="several arrays"):
+        sf.load_recordings(config, sf.Options(detect=(str(tmp_path / "rig.mat"),)))
+    with pytest.raises(ConfigError, match="gives 2 rates for 1 --detect recordings"):
+        sf.load_recordings(
+            config, sf.Options(detect=(str(tmp_path / "rig.mat"),), detect_rate=(1.0, 2.0))
+        )
+    with pytest.raises(ConfigError, match="--data.rate must be positive"):
+        sf.prepare_data(sf.Config(data=sf.DataConfig(rate=0)))

@@ -75,7 +75,8 @@ def _load_mat(path: Path, variable: str | None) -> np.ndarray:
     if variable is None:
         if len(numeric) != 1:
             raise SignalError(
-                f"{path} holds several arrays {numeric}; name one with --data.variable"
+                f"{path} holds several arrays {numeric}; name one (--data.variable, or "
+                "--detect FILE.mat:VARIABLE)"
             )
         variable = numeric[0]
     if variable not in mat:
