@@ -1,0 +1,77 @@
+"""Connectionist temporal classification: the loss (optax's) and greedy and beam decoding.
+
+A CTC model emits, at each of ``T`` frames, a distribution over the labels
+plus a blank; a labelling's probability sums over every frame alignment that
+collapses to it (merge repeats, then drop blanks), so no per-frame targets are
+needed (Graves et al. 2006).
+"""
+
+from collections import defaultdict
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+def paddings(lengths: jax.Array, size: int) -> jax.Array:
+    """``1.0`` where a position ``>= length`` is padding: ``[B, size]`` (optax's form)."""
+    return (jnp.arange(size)[None, :] >= lengths[:, None]).astype(jnp.float32)
+
+
+def loss(
+    logits: jax.Array,
+    logit_lengths: jax.Array,
+    labels: jax.Array,
+    label_lengths: jax.Array,
+    blank: int = 0,
+) -> jax.Array:
+    """Negative log-likelihood of each labelling ``[B]`` (:func:`optax.ctc_loss`).
+
+    ``logits [B, T, V]`` with ``logit_lengths [B]`` valid frames; ``labels [B, L]`` (int,
+    never ``blank``) with ``label_lengths [B]`` valid labels.
+    """
+    return optax.ctc_loss(
+        logits,
+        paddings(logit_lengths, logits.shape[1]),
+        labels,
+        paddings(label_lengths, labels.shape[1]),
+        blank_id=blank,
+    )
+
+
+def greedy_decode(logits: np.ndarray, lengths: np.ndarray | None = None, blank: int = 0):
+    """Best path decoding: the most likely label per frame, repeats merged, blanks
+    dropped. ``logits [B, T, V]`` -> one list of labels per sequence."""
+    best = np.asarray(jnp.argmax(logits, axis=-1))
+    lengths = np.full(len(best), best.shape[1]) if lengths is None else np.asarray(lengths)
+    out = []
+    for row, n in zip(best, lengths):
+        row = row[:n]
+        keep = (row != blank) & np.concatenate([[True], row[1:] != row[:-1]])
+        out.append(row[keep].tolist())
+    return out
+
+
+def beam_decode(log_probs: np.ndarray, width: int, blank: int = 0) -> list[int]:
+    """Prefix beam search over one sequence's ``log_probs [T, V]`` (log-softmax
+    outputs): the ``width`` most likely labellings are kept, each with the probability
+    of its alignments ending in a blank and in a label. Returns the most likely one."""
+    beams = {(): (0.0, -np.inf)}  # prefix -> (log p ending in blank, ending in a label)
+    labels = [c for c in range(log_probs.shape[1]) if c != blank]
+    for lp in np.asarray(log_probs, np.float64):
+        nxt = defaultdict(lambda: [-np.inf, -np.inf])
+        for prefix, (pb, pl) in beams.items():
+            total = np.logaddexp(pb, pl)
+            stay = nxt[prefix]
+            stay[0] = np.logaddexp(stay[0], total + lp[blank])
+            if prefix:  # the last label repeated, with no blank between: the same prefix
+                stay[1] = np.logaddexp(stay[1], pl + lp[prefix[-1]])
+            for c in labels:
+                grown = nxt[prefix + (c,)]
+                # After the same label, a new one needs a blank in between.
+                before = pb if prefix and prefix[-1] == c else total
+                grown[1] = np.logaddexp(grown[1], before + lp[c])
+        ranked = sorted(nxt.items(), key=lambda kv: -np.logaddexp(*kv[1]))
+        beams = {prefix: tuple(p) for prefix, p in ranked[:width]}
+    return list(max(beams.items(), key=lambda kv: np.logaddexp(*kv[1]))[0])
