@@ -17,7 +17,6 @@ half, backpropagated through the generation), or ``both``. All 10k test bottom
 halves are generated and scored by per-pixel MSE next to four baselines.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -176,21 +175,6 @@ def bottom_mse(generated: np.ndarray, images: np.ndarray) -> float:
     return float(np.mean((generated[:, GIVEN:] - mnist.pixels(images[:, GIVEN:])) ** 2))
 
 
-def classifier(source: str) -> Callable[[np.ndarray], np.ndarray]:
-    """``images -> labels`` by a trained mnist_classifier run (or ``"pretrained"``, the shipped
-    one), through the loading API alone: the model the run saved, no experiment code."""
-    run = (
-        pretrained.load("mnist_classifier")
-        if source == "pretrained"
-        else experiment.load_run(source, "mnist_classifier")
-    )
-    logits = jax.jit(lambda p, x: run.model.apply_last(p, mnist.pixels(x)))
-    chunks = lambda x: [x[i : i + 1000] for i in range(0, len(x), 1000)]  # noqa: E731
-    return lambda x: np.concatenate(
-        [np.asarray(logits(run.params, c)).argmax(-1) for c in chunks(x)]
-    )
-
-
 def make_task(config: Config, options: Options) -> task.Task:
     """Training on the top and bottom halves; validation and test by whole completions."""
     completer = Completer(config)
@@ -217,7 +201,7 @@ def make_task(config: Config, options: Options) -> task.Task:
         lines = [f"\nper-pixel MSE of the generated bottom half, {len(test)} test images:"]
         lines += [f"  {name:<40} {value:.4f}" for name, value in table.items()]
         if options.classifier:
-            predict = classifier(options.classifier)
+            predict = pretrained.digit_classifier(options.classifier)
             accuracy = {
                 "real images": float(np.mean(predict(test) == labels)),
                 "real top + generated bottom": float(np.mean(predict(generated) == labels)),

@@ -40,17 +40,31 @@ def loss(
     )
 
 
-def greedy_decode(logits: np.ndarray, lengths: np.ndarray | None = None, blank: int = 0):
-    """Best path decoding: the most likely label per frame, repeats merged, blanks
-    dropped. ``logits [B, T, V]`` -> one list of labels per sequence."""
-    best = np.asarray(jnp.argmax(logits, axis=-1))
-    lengths = np.full(len(best), best.shape[1]) if lengths is None else np.asarray(lengths)
-    out = []
-    for row, n in zip(best, lengths):
-        row = row[:n]
-        keep = (row != blank) & np.concatenate([[True], row[1:] != row[:-1]])
-        out.append(row[keep].tolist())
-    return out
+def best_path(
+    logits: jax.Array, lengths: jax.Array | None = None, blank: int = 0
+) -> tuple[jax.Array, jax.Array]:
+    """Best path decoding, jittable: the most likely label per frame, repeats merged,
+    blanks dropped. ``logits [B, T, V]`` -> ``(labels [B, T]`` left-aligned and padded
+    with -1, ``counts [B])``; frames past ``lengths [B]`` are ignored."""
+    best = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    prev = jnp.concatenate([jnp.full_like(best[:, :1], -1), best[:, :-1]], axis=1)
+    keep = (best != blank) & (best != prev)
+    if lengths is not None:
+        keep &= jnp.arange(best.shape[1])[None, :] < lengths[:, None]
+    slot = jnp.where(keep, jnp.cumsum(keep.astype(jnp.int32), axis=1) - 1, best.shape[1])
+    rows = jnp.broadcast_to(jnp.arange(best.shape[0])[:, None], best.shape)
+    labels = jnp.full_like(best, -1).at[rows, slot].set(best, mode="drop")
+    return labels, jnp.sum(keep, axis=1)
+
+
+def greedy_decode(
+    logits: np.ndarray, lengths: np.ndarray | None = None, blank: int = 0
+) -> list[list[int]]:
+    """:func:`best_path` as one list of labels per sequence."""
+    labels, counts = best_path(
+        jnp.asarray(logits), None if lengths is None else jnp.asarray(lengths), blank
+    )
+    return [row[:n].tolist() for row, n in zip(np.asarray(labels), np.asarray(counts))]
 
 
 def beam_decode(log_probs: np.ndarray, width: int, blank: int = 0) -> list[int]:

@@ -167,3 +167,24 @@ def plot_scores(
         ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_images(
+    images: np.ndarray, titles: Sequence[str], path: str | Path, *, cols: int = 4
+) -> Path:
+    """A grid of grayscale images, each with its title (e.g. what a model read in it)."""
+    rows = -(-len(images) // cols)
+    h, w = images.shape[1:3]
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(cols * 2.2 * w / h if w > h else cols * 2.2, rows * 2.0),
+        squeeze=False,
+    )
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image, title in zip(axes.ravel(), images, titles):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255 if image.dtype == np.uint8 else 1)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)

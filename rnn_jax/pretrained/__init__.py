@@ -11,15 +11,18 @@ checks the checksum and gives back a :class:`rnn_jax.experiment.TrainedRun`.
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from rnn_jax.data import mnist
 from rnn_jax.errors import UserError
-from rnn_jax.experiment import TrainedRun, model_from_dict
+from rnn_jax.experiment import TrainedRun, load_run, model_from_dict
 from rnn_jax.typing import Params
 
 FOLDER = Path(__file__).parent
@@ -133,4 +136,19 @@ def load(name: str, folder: str | Path = FOLDER) -> TrainedRun:
         metrics=doc.get("val", {}),
         model=model_from_dict(spec) if spec else None,
         source=f"pretrained {name} ({weights})",
+    )
+
+
+def digit_classifier(source: str = "pretrained") -> Callable[[np.ndarray], np.ndarray]:
+    """``images [N, 28, 28] -> labels [N]`` by a trained mnist_classifier run directory, or
+    ``"pretrained"`` (the shipped one), through the loading API alone: the model the run
+    saved, no experiment code."""
+    if source == "pretrained":
+        run = load("mnist_classifier")
+    else:
+        run = load_run(source, "mnist_classifier")
+    logits = jax.jit(lambda p, x: run.model.apply_last(p, mnist.pixels(x)))
+    chunks = lambda x: [x[i : i + 1000] for i in range(0, len(x), 1000)]  # noqa: E731
+    return lambda x: np.concatenate(
+        [np.asarray(logits(run.params, c)).argmax(-1) for c in chunks(x)]
     )

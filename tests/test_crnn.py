@@ -1,0 +1,83 @@
+"""experiments.crnn: split hygiene, a tiny CLI run, the loading API, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments import crnn
+from rnn_jax.data import mnist, scenes
+
+TINY = [
+    "--synthetic",
+    "600",
+    "--data.train-strings",
+    "64",
+    "--data.val-strings",
+    "16",
+    "--data.test-strings",
+    "24",
+    "--data.val-digits",
+    "100",
+    "--train.batch-size",
+    "16",
+    "--train.epochs",
+    "1",
+    "--model.channels",
+    "4",
+    "8",
+    "8",
+    "--model.hidden",
+    "8",
+    "--beam-strings",
+    "6",
+]
+
+
+def test_each_split_reads_only_its_own_digits():
+    config = crnn.Config(
+        data=crnn.DataConfig(train_strings=30, val_strings=10, test_strings=10, val_digits=50),
+        synthetic=400,
+    )
+    strings = crnn.make_strings(config, None)
+    pools = mnist.splits(None, val_size=50, seed=0, synthetic_size=400)
+    for name in ("train", "val", "test"):
+        crops, _ = scenes.crops(strings[name])
+        ids = strings[name].sources[strings[name].labels >= 0]
+        assert np.all(crops >= pools[name]["image"][ids])  # each digit is its pool's image
+    np.testing.assert_array_equal(
+        crnn.make_strings(config, None)["test"].images, strings["test"].images
+    )
+
+
+def test_cli_tiny_run_then_report_and_load(tmp_path, run_cli, capsys):
+    run = tmp_path / "run"
+    out = run_cli(*TINY, "--workdir", str(run))
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = json.loads((run / "results.json").read_text())
+    for key in ("greedy", "segment_then_classify", "beam8"):
+        assert set(results[key]) == {"all", "1-5 digits", "by_length"}
+        assert 0 <= results[key]["all"]["seq_accuracy"] <= 1
+    assert results["greedy"]["all"]["n"] == 24 and results["beam8"]["all"]["n"] == 6
+    for name in ("accuracy_by_length.png", "test_strings.png", "curves.png"):
+        assert (run / "figures" / name).stat().st_size > 1000
+
+    crnn.main(["--generate", "--from", str(run), "--beam-strings", "0"])
+    again = json.loads((run / "results.json").read_text())
+    assert again["greedy"] == results["greedy"] and "beam8" not in again
+    reader = crnn.StringReader.load(run)
+    images = crnn.make_strings(reader.config, None)["test"].images[:3]
+    assert len(reader.predict(images)) == 3
+    with pytest.raises(ValueError, match=r"expected images \[N, 32, 224\]"):
+        reader.predict(images[:, :28])
+
+
+def test_bad_settings_are_clear_errors(capsys):
+    for args, message in (
+        (["--model.channels", "4", "8"], "needs three conv layers"),
+        (["--data.width", "100"], "need a canvas of at least"),
+        (["--generate"], "--generate needs --from"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            crnn.main([*TINY, *args])
+        assert stop.value.code == 2 and message in capsys.readouterr().err
