@@ -4,7 +4,7 @@ import numpy as np
 
 from rnn_jax import baselines
 from rnn_jax.baselines import knn_indices
-from rnn_jax.data import mnist
+from rnn_jax.data import mnist, signals
 
 
 def test_knn_matches_brute_force():
@@ -49,3 +49,14 @@ def test_completion_baselines_on_known_data():
     np.testing.assert_allclose(preds["(c) nearest training image (top half)"], images[:5, 14:])
     np.testing.assert_allclose(preds["(b) repeat last given row"][:, 3], images[:5, 13])
     np.testing.assert_allclose(preds["(a) mean training bottom half"][2], images[:, 14:].mean(0))
+
+
+def test_window_normal_equations_sum_over_every_window_in_chunks():
+    signal = np.random.default_rng(0).normal(size=300).astype(np.float32)
+    for stride in (1, 3):
+        x, y = signals.windows(signal, steps=4, features=5, stride=stride)
+        want = baselines.normal_equations(x.reshape(len(x), -1), y)
+        got = baselines.window_normal_equations(signal, 20, 5, stride=stride, chunk=7)
+        assert got[2] == want[2] == len(x)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-10)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-10)
