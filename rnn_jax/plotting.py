@@ -188,3 +188,22 @@ def plot_images(
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_attention(rows: Sequence[tuple[np.ndarray, Sequence[str], np.ndarray]], path) -> Path:
+    """Per row, an image and then, for each word generated from it, the image under that
+    word's attention weights (``maps [words, h, w]``, stretched to the image's size)."""
+    cols = 1 + max(len(said) for _, said, _ in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.4 * cols, 1.6 * len(rows)), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax_row, (image, said, maps) in zip(axes, rows):
+        ax_row[0].imshow(image, cmap="gray")
+        ax_row[0].set_title("scene", fontsize=8)
+        for ax, word, weights in zip(ax_row[1:], said, maps):
+            scale = image.shape[0] // weights.shape[0], image.shape[1] // weights.shape[1]
+            ax.imshow(image, cmap="gray")
+            ax.imshow(np.kron(weights, np.ones(scale)), cmap="magma", alpha=0.6)
+            ax.set_title(word, fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)

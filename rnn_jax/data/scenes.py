@@ -86,3 +86,76 @@ def crops(strings: Strings) -> tuple[np.ndarray, np.ndarray]:
         ]
     )
     return out, strings.labels[rows, cols]
+
+
+NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+COUNTS = {2: "two", 3: "three", 4: "four"}
+
+
+@dataclass(frozen=True)
+class Scenes:
+    """Captioned scenes of digits in the cells of a 2 x 2 grid.
+
+    Attributes:
+      images: ``uint8 [N, 64, 64]``.
+      captions: one caption per scene, words separated by spaces.
+      labels: ``int32 [N, 4]``, the digit in each cell (row-major), -1 where empty.
+      sources: ``int32 [N, 4]``, each cell's digit's index in the pool (-1: empty).
+    """
+
+    images: np.ndarray
+    captions: list[str]
+    labels: np.ndarray
+    sources: np.ndarray
+
+
+def _article(label: int) -> str:
+    return f"{'an' if label == 8 else 'a'} {NAMES[label]}"
+
+
+def caption(cells: np.ndarray) -> str:
+    """The caption of a scene from its grid ``[4]`` (row-major, -1 empty); the wording
+    follows the layout: two digits side by side, one above the other, or diagonal;
+    three digits listed in reading order; four read row by row."""
+    filled = [(i, int(c)) for i, c in enumerate(cells) if c >= 0]
+    digits = [NAMES[c] for _, c in filled]
+    if len(filled) == 2:
+        (i, a), (j, b) = filled
+        if i // 2 == j // 2:
+            return f"{_article(a)} left of {_article(b)}"
+        if i % 2 == j % 2:
+            return f"{_article(a)} above {_article(b)}"
+        side = "left" if i % 2 < j % 2 else "right"
+        return f"{_article(a)} above and {side} of {_article(b)}"
+    if len(filled) == 3:
+        return f"three digits : {digits[0]} , {digits[1]} and {digits[2]}"
+    return f"top row {digits[0]} and {digits[1]} , bottom row {digits[2]} and {digits[3]}"
+
+
+def captioned_scenes(
+    pool_images: np.ndarray,
+    pool_labels: np.ndarray,
+    n: int,
+    *,
+    digits: tuple[int, int] = (2, 4),
+    jitter: int = 4,
+    seed: int = 0,
+) -> Scenes:
+    """``n`` scenes of ``digits[0]``-``digits[1]`` digits in random cells of a 2 x 2 grid
+    on a 64 x 64 canvas, each digit shifted by up to ``jitter`` px within its 32 x 32 cell."""
+    if not 2 <= digits[0] <= digits[1] <= 4 or not 0 <= jitter <= 32 - DIGIT:
+        raise ConfigError(
+            f"scenes hold 2-4 digits and a jitter of 0-{32 - DIGIT} px, got {digits} and {jitter}"
+        )
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, 64, 64), np.uint8)
+    labels = np.full((n, 4), -1, np.int32)
+    sources = np.full((n, 4), -1, np.int32)
+    for i in range(n):
+        cells = np.sort(rng.choice(4, rng.integers(digits[0], digits[1] + 1), replace=False))
+        picks = rng.integers(0, len(pool_images), len(cells))
+        for cell, pick in zip(cells, picks):
+            top, left = 32 * np.array([cell // 2, cell % 2]) + rng.integers(0, jitter + 1, 2)
+            images[i, top : top + DIGIT, left : left + DIGIT] = pool_images[pick]
+        labels[i, cells], sources[i, cells] = pool_labels[picks], picks
+    return Scenes(images, [caption(row) for row in labels], labels, sources)
