@@ -149,7 +149,15 @@ def expand(axes: list[Axis]) -> list[Assignment]:
     paths = [a.path for a in axes]
     if len(set(paths)) != len(paths):
         raise ConfigError(f"a setting is swept twice: {paths}")
-    return [dict(zip(paths, combo)) for combo in itertools.product(*(a.values for a in axes))]
+    members = [dict(zip(paths, combo)) for combo in itertools.product(*(a.values for a in axes))]
+    names = [run_name(m) for m in members]
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise ConfigError(
+            f"two runs of the sweep would share the folder {twice!r} (files of one name in "
+            "two folders?); give the values distinct names"
+        )
+    return members
 
 
 def apply(config: Any, assignment: Assignment) -> Any:
@@ -166,12 +174,15 @@ def _replace(config: Any, parts: list[str], value: Any) -> Any:
 
 
 def _text(value: Any) -> str:
-    return "+".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    if isinstance(value, tuple):
+        return "+".join(map(str, value))
+    # A file's path names its run by the file alone: run names are folder names.
+    return Path(value).name if isinstance(value, str) and "/" in value else str(value)
 
 
 def run_name(assignment: Assignment) -> str:
     """``"cell=gru,hidden=64,seed=1"``: each setting by its last name (the full path where
-    two axes share one) and its value."""
+    two axes share one) and its value (a file path by its file name)."""
     last = [p.rsplit(".", 1)[-1] for p in assignment]
     names = [
         k if last.count(k.rsplit(".", 1)[-1]) > 1 else k.rsplit(".", 1)[-1] for k in assignment

@@ -57,6 +57,13 @@ def test_expand_group_name_and_apply():
     config = sweep.apply(mc.Config(), members[1])
     assert config.model.hidden == (32,) and config.train.lr == 1e-3 and config.seed == 1
     assert config.model.cell == "lstm"  # untouched settings keep their defaults
+    # A file's path names its run by the file alone (run names are folder names).
+    from experiments import signal_forecast as sf
+
+    files = sweep.expand([sweep.parse_axis("data.path=/data/a.npy,/data/b.npy", sf.Config)])
+    assert [sweep.run_name(m) for m in files] == ["path=a.npy", "path=b.npy"]
+    with pytest.raises(ConfigError, match="would share the folder 'path=a.npy'"):
+        sweep.expand([sweep.parse_axis("data.path=/x/a.npy,/y/a.npy", sf.Config)])
     with pytest.raises(ConfigError, match="swept twice"):
         sweep.expand([axes[2], axes[2]])
 
