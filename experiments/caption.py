@@ -62,9 +62,9 @@ class DataConfig:
 class ModelConfig:
     attention: str = "additive"
     """Attention over the 8 x 8 feature map: additive, dot, or none (one vector)."""
-    channels: tuple[int, int, int] = (32, 64, 96)
+    channels: tuple[int, int, int] = (16, 32, 64)
     """Channels of the three conv layers (3x3, ReLU, max pool 2x2 each)."""
-    hidden: int = 256
+    hidden: int = 192
     """LSTM units of the decoder."""
     embed: int = 64
     """Word embedding size."""
@@ -104,6 +104,8 @@ class Options(experiment.RunOptions):
     """With --generate: a trained caption run directory to report instead of training."""
     generate: bool = False
     """Only report (caption the test scenes) with the run given by --from."""
+    beams: tuple[int, ...] = (1, 3, 5)
+    """Beam widths the test scenes are also captioned with (besides greedy decoding)."""
 
 
 def encode(caption: str) -> np.ndarray:
@@ -263,11 +265,14 @@ def make_task(config: Config, options: Options) -> task.Task:
     def report(params, run_dir: Path) -> task.Report:
         test = data["test"]
         results = {"greedy": score(captions(captioner, params, test.images), test)}
-        for width in (1, 3, 5):
+        for width in options.beams:
             results[f"beam{width}"] = score(captions(captioner, params, test.images, width), test)
         figures = run_dir / "figures"
-        hyps = captions(captioner, params, test.images[:6])
-        plotting.plot_images(test.images[:6], hyps, figures / "test_captions.png", cols=3)
+        titles = [
+            h if h == ref else f"{h}\n(true: {ref})"
+            for h, ref in zip(captions(captioner, params, test.images[:6]), test.captions)
+        ]
+        plotting.plot_images(test.images[:6], titles, figures / "test_captions.png", cols=3)
         if captioner.attention != "none":
             plot_attention(captioner, params, test.images[:3], figures / "attention.png")
         return task.Report(

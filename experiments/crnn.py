@@ -37,7 +37,7 @@ BLANK = 10  # CTC's blank after the ten digits
 
 @dataclass(frozen=True)
 class DataConfig:
-    train_strings: int = 60_000
+    train_strings: int = 40_000
     """Training strings (from the training split's digits, less the validation digits)."""
     val_strings: int = 2_000
     """Validation strings, from held-out training digits."""
@@ -57,7 +57,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    channels: tuple[int, ...] = (32, 64, 96)
+    channels: tuple[int, ...] = (16, 32, 64)
     """Channels of the conv layers (3x3, ReLU, max pool 2x2, 2x2, then 2x1)."""
     hidden: int = 128
     """LSTM units per direction."""
@@ -144,8 +144,9 @@ def build_reader(config: Config) -> Reader:
     return Reader(tuple(config.model.channels), config.model.hidden, config.data.height)
 
 
-def make_strings(config: Config, data_dir: str | None) -> dict[str, scenes.Strings]:
-    """Train, validation and test strings; each split's digits come from its own pool."""
+def make_strings(config: Config, data_dir: str | None) -> tuple[dict, dict]:
+    """Train, validation and test strings, and the digit pools (MNIST splits) they were
+    drawn from: each split's strings from its own pool."""
     d = config.data
     if d.val_strings < 1 or d.train_strings < 1 or d.test_strings < 1:
         raise ConfigError(
@@ -161,10 +162,11 @@ def make_strings(config: Config, data_dir: str | None) -> dict[str, scenes.Strin
         scenes.digit_strings, digits=d.digits, height=d.height, width=d.width, spacing=d.spacing
     )
     counts = {"train": d.train_strings, "val": d.val_strings, "test": d.test_strings}
-    return {
+    strings = {
         name: make(splits[name]["image"], splits[name]["label"], n, seed=config.seed * 3 + i)
         for i, (name, n) in enumerate(counts.items())
     }
+    return strings, splits
 
 
 def as_arrays(strings: scenes.Strings) -> dict[str, np.ndarray]:
@@ -224,21 +226,29 @@ def scores_by_length(hyps, strings: scenes.Strings) -> dict:
     return out
 
 
-def segment_then_classify(strings: scenes.Strings, source: str) -> list[list[int]]:
-    """Each digit classified from its crop at the true position (a bound for pipelines that
-    segment first: they get the segmentation right here by construction)."""
+def segment_then_classify(
+    strings: scenes.Strings, pool: np.ndarray, source: str
+) -> dict[str, list[list[int]]]:
+    """Each digit classified by a digit classifier, as a pipeline that segments first would,
+    given a perfect segmentation: the 28 x 28 crop at the digit's true position (its
+    neighbours' strokes included), and the digit alone (its own image from the pool, as if
+    segmentation also undid the overlaps)."""
+    classify = pretrained.digit_classifier(source)
     crops, _ = scenes.crops(strings)
-    pred = pretrained.digit_classifier(source)(crops)
-    out, start = [], 0
-    for n in strings.lengths:
-        out.append(pred[start : start + n].tolist())
-        start += n
+    alone = pool[strings.sources[strings.labels >= 0]]
+    out = {}
+    for name, images in (("crop", crops), ("alone", alone)):
+        pred, start, rows = classify(images), 0, []
+        for n in strings.lengths:
+            rows.append(pred[start : start + n].tolist())
+            start += n
+        out[name] = rows
     return out
 
 
 def make_task(config: Config, options: Options) -> task.Task:
     """The reader's training run: strings, model, CTC loss, validation, test report."""
-    strings = make_strings(config, options.data_dir)
+    strings, pools = make_strings(config, options.data_dir)
     reader = build_reader(config)
     loss_fn, eval_sums, _ = make_fns(reader)
     per_epoch = config.data.train_strings // max(config.train.batch_size, 1)
@@ -248,10 +258,11 @@ def make_task(config: Config, options: Options) -> task.Task:
         greedy = decode(reader, params, test.images)
         n_beam = min(options.beam_strings, len(test.images))
         beam = decode(reader, params, test.images[:n_beam], beam=8) if n_beam else []
-        baseline = segment_then_classify(test, options.classifier)
+        baseline = segment_then_classify(test, pools["test"]["image"], options.classifier)
         results = {
             "greedy": scores_by_length(greedy, test),
-            "segment_then_classify": scores_by_length(baseline, test),
+            "segment_then_classify": scores_by_length(baseline["crop"], test),
+            "classify_digits_alone": scores_by_length(baseline["alone"], test),
         }
         if beam:
             results["beam8"] = scores_by_length(beam, test)
@@ -264,7 +275,8 @@ def make_task(config: Config, options: Options) -> task.Task:
                 name: [results[key]["by_length"][n]["seq_accuracy"] for n in lengths]
                 for name, key in (
                     ("CRNN + CTC (greedy)", "greedy"),
-                    ("segment (true positions) then classify", "segment_then_classify"),
+                    ("classify crops at the true positions", "segment_then_classify"),
+                    ("classify each digit alone", "classify_digits_alone"),
                 )
             },
             figures / "accuracy_by_length.png",
@@ -272,8 +284,11 @@ def make_task(config: Config, options: Options) -> task.Task:
             ylabel="sequence accuracy",
             title="Test strings read whole",
         )
-        titles = ["".join(map(str, h)) for h in greedy[:12]]
-        plotting.plot_images(test.images[:12], titles, figures / "test_strings.png", cols=3)
+        titles = []
+        for h, row, n in zip(greedy[:12], test.labels, test.lengths):
+            said, true = "".join(map(str, h)), "".join(map(str, row[:n]))
+            titles.append(said if said == true else f"{said} (true {true})")
+        plotting.plot_images(test.images[:12], titles, figures / "test_strings.png", cols=2)
         return task.Report(
             results,
             {"seq_accuracy": results["greedy"]["all"]["seq_accuracy"]},
@@ -299,7 +314,11 @@ def make_task(config: Config, options: Options) -> task.Task:
 
 
 def summary(results: dict, figures: Path) -> str:
-    rows = [("CRNN + CTC, greedy", "greedy"), ("segment then classify", "segment_then_classify")]
+    rows = [
+        ("CRNN + CTC, greedy", "greedy"),
+        ("segment then classify", "segment_then_classify"),
+        ("  each digit alone", "classify_digits_alone"),
+    ]
     if "beam8" in results:
         rows += [
             ("CRNN + CTC, beam 8", "beam8"),

@@ -1,5 +1,6 @@
 """Figures (PNG) from a run's metrics and saved arrays; never imports training code."""
 
+import textwrap
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -175,17 +176,18 @@ def plot_images(
     """A grid of grayscale images, each with its title (e.g. what a model read in it)."""
     rows = -(-len(images) // cols)
     h, w = images.shape[1:3]
+    wide = w > 2 * h  # strings get short panels and one title line; scenes room for three
+    panel_h, title_h = (0.9, 0.35) if wide else (2.4, 0.9)
     fig, axes = plt.subplots(
-        rows,
-        cols,
-        figsize=(cols * 2.2 * w / h if w > h else cols * 2.2, rows * 2.0),
-        squeeze=False,
+        rows, cols, figsize=(cols * panel_h * w / h, rows * (panel_h + title_h)), squeeze=False
     )
     for ax in axes.ravel():
         ax.axis("off")
+    chars = max(12, int(11 * panel_h * w / h))  # a title line's room at 8 pt
     for ax, image, title in zip(axes.ravel(), images, titles):
         ax.imshow(image, cmap="gray", vmin=0, vmax=255 if image.dtype == np.uint8 else 1)
-        ax.set_title(title, fontsize=9)
+        lines = [textwrap.fill(line, chars) for line in title.split("\n")]
+        ax.set_title("\n".join(lines), fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
 

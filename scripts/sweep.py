@@ -38,7 +38,15 @@ import numpy as np
 from rnn_jax import distributed, experiment, members, parallel, plotting, rundir, sweep
 from rnn_jax.errors import ConfigError, UserError
 
-EXPERIMENTS = ("mnist_classifier", "mnist_gen", "signal_forecast", "timeseries", "char_rnn")
+EXPERIMENTS = (
+    "mnist_classifier",
+    "mnist_gen",
+    "signal_forecast",
+    "timeseries",
+    "char_rnn",
+    "crnn",
+    "caption",
+)
 
 
 def run_sweep(args: argparse.Namespace) -> Path:

@@ -39,14 +39,17 @@ def test_each_split_reads_only_its_own_digits():
         data=crnn.DataConfig(train_strings=30, val_strings=10, test_strings=10, val_digits=50),
         synthetic=400,
     )
-    strings = crnn.make_strings(config, None)
-    pools = mnist.splits(None, val_size=50, seed=0, synthetic_size=400)
+    strings, pools = crnn.make_strings(config, None)
+    np.testing.assert_array_equal(
+        pools["test"]["image"],
+        mnist.splits(None, val_size=50, seed=0, synthetic_size=400)["test"]["image"],
+    )
     for name in ("train", "val", "test"):
         crops, _ = scenes.crops(strings[name])
         ids = strings[name].sources[strings[name].labels >= 0]
         assert np.all(crops >= pools[name]["image"][ids])  # each digit is its pool's image
     np.testing.assert_array_equal(
-        crnn.make_strings(config, None)["test"].images, strings["test"].images
+        crnn.make_strings(config, None)[0]["test"].images, strings["test"].images
     )
 
 
@@ -55,7 +58,7 @@ def test_cli_tiny_run_then_report_and_load(tmp_path, run_cli, capsys):
     out = run_cli(*TINY, "--workdir", str(run))
     assert out.returncode == 0, out.stderr[-2000:]
     results = json.loads((run / "results.json").read_text())
-    for key in ("greedy", "segment_then_classify", "beam8"):
+    for key in ("greedy", "segment_then_classify", "classify_digits_alone", "beam8"):
         assert set(results[key]) == {"all", "1-5 digits", "by_length"}
         assert 0 <= results[key]["all"]["seq_accuracy"] <= 1
     assert results["greedy"]["all"]["n"] == 24 and results["beam8"]["all"]["n"] == 6
@@ -66,7 +69,7 @@ def test_cli_tiny_run_then_report_and_load(tmp_path, run_cli, capsys):
     again = json.loads((run / "results.json").read_text())
     assert again["greedy"] == results["greedy"] and "beam8" not in again
     reader = crnn.StringReader.load(run)
-    images = crnn.make_strings(reader.config, None)["test"].images[:3]
+    images = crnn.make_strings(reader.config, None)[0]["test"].images[:3]
     assert len(reader.predict(images)) == 3
     with pytest.raises(ValueError, match=r"expected images \[N, 32, 224\]"):
         reader.predict(images[:, :28])
