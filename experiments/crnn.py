@@ -18,12 +18,10 @@ the shipped row-by-row classifier on each digit cropped at its true position.
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tyro
 
 from rnn_jax import cells, cli, ctc, experiment, plotting, pretrained, stack, task, train
 from rnn_jax import text_metrics as tm
@@ -89,14 +87,7 @@ class Config:
 
 
 @dataclass(frozen=True)
-class Options(experiment.RunOptions):
-    data_dir: str | None = None
-    """Folder with the four MNIST files, for offline use (else $RNN_JAX_MNIST_DIR, else
-    download)."""
-    from_run: Annotated[str | None, tyro.conf.arg(name="from")] = None
-    """With --generate: a trained crnn run directory to report instead of training."""
-    generate: bool = False
-    """Only report (decode the test strings) with the run given by --from."""
+class Options(experiment.ReportOptions):
     classifier: str = "pretrained"
     """The segment-then-classify baseline's digit classifier: 'pretrained' (the shipped
     mnist_classifier) or a mnist_classifier run directory."""
@@ -162,11 +153,7 @@ def make_strings(config: Config, data_dir: str | None) -> tuple[dict, dict]:
         scenes.digit_strings, digits=d.digits, height=d.height, width=d.width, spacing=d.spacing
     )
     counts = {"train": d.train_strings, "val": d.val_strings, "test": d.test_strings}
-    strings = {
-        name: make(splits[name]["image"], splits[name]["label"], n, seed=config.seed * 3 + i)
-        for i, (name, n) in enumerate(counts.items())
-    }
-    return strings, splits
+    return scenes.per_split(make, splits, counts, config.seed), splits
 
 
 def as_arrays(strings: scenes.Strings) -> dict[str, np.ndarray]:
@@ -339,13 +326,7 @@ def summary(results: dict, figures: Path) -> str:
 def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
     """Train the reader and report it on the test strings; with ``--generate --from RUN``,
     report a trained run (its saved settings, not the flags')."""
-    if not options.generate:
-        return experiment.run(make_task(config, options), options)
-    if not options.from_run:
-        raise ConfigError("--generate needs --from RUN_DIR (a trained crnn run)")
-    run = experiment.load_run(options.from_run, EXPERIMENT)
-    saved = make_task(run.typed(Config), options)
-    return experiment.report(saved, Path(options.from_run), run.params, run.step, run.metrics)
+    return experiment.run_or_report(make_task, config, options, EXPERIMENT)
 
 
 class StringReader:

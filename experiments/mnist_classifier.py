@@ -70,10 +70,8 @@ class Config:
 
 
 @dataclass(frozen=True)
-class Options(experiment.RunOptions):
-    data_dir: str | None = None
-    """Folder with the four MNIST files, for offline use (else $RNN_JAX_MNIST_DIR, else
-    download)."""
+class Options(experiment.MnistOptions):
+    """How to run the classifier (the shared MNIST options)."""
 
 
 def build_model(config: Config) -> SequenceModel:

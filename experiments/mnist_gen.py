@@ -19,12 +19,10 @@ halves are generated and scored by per-pixel MSE next to four baselines.
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tyro
 
 from rnn_jax import cli, experiment, plotting, pretrained, sample, task
 from rnn_jax.baselines import completion_baselines
@@ -82,14 +80,7 @@ class Config:
 
 
 @dataclass(frozen=True)
-class Options(experiment.RunOptions):
-    data_dir: str | None = None
-    """Folder with the four MNIST files, for offline use (else $RNN_JAX_MNIST_DIR, else
-    download)."""
-    from_run: Annotated[str | None, tyro.conf.arg(name="from")] = None
-    """With --generate: a trained run directory to load instead of training."""
-    generate: bool = False
-    """Only generate and evaluate, from the run given by --from."""
+class Options(experiment.ReportOptions):
     pretrained: bool = False
     """Generate and evaluate with the model shipped in the package (no training); results
     go to --workdir (default runs/mnist_gen/pretrained)."""

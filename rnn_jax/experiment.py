@@ -6,16 +6,18 @@ parameters, and :mod:`rnn_jax.pretrained` the same for shipped models.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import jax
+import tyro
 from tqdm.auto import tqdm
 
 from rnn_jax import batching, distributed, parallel, plotting, rundir, train
 from rnn_jax.ckpt import CheckpointError, Checkpoints
-from rnn_jax.errors import UserError
+from rnn_jax.errors import ConfigError, UserError
 from rnn_jax.models import SequenceModel
 from rnn_jax.task import Task
 from rnn_jax.typing import Params
@@ -40,6 +42,26 @@ class RunOptions:
     """Also write the metrics as TensorBoard event files (<workdir>/tensorboard)."""
     dist: distributed.DistOptions = distributed.DistOptions()
     """One run over several processes or hosts (every process runs the same command)."""
+
+
+@dataclass(frozen=True)
+class MnistOptions(RunOptions):
+    """:class:`RunOptions` of an experiment on MNIST digits."""
+
+    data_dir: str | None = None
+    """Folder with the four MNIST files, for offline use (else $RNN_JAX_MNIST_DIR, else
+    download)."""
+
+
+@dataclass(frozen=True)
+class ReportOptions(MnistOptions):
+    """:class:`MnistOptions` of an experiment that can also report a trained run."""
+
+    from_run: Annotated[str | None, tyro.conf.arg(name="from")] = None
+    """With --generate: a trained run directory of this experiment to report instead of
+    training."""
+    generate: bool = False
+    """Only report (generate on the test set) with the run given by --from."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +117,23 @@ def run(task: Task, options: RunOptions) -> dict:
     if not distributed.is_writer():
         return {}
     return report(task, folder, done.best_params, done.best_step, done.best_metrics)
+
+
+def run_or_report(
+    make_task: Callable[[Any, Any], Task],
+    config: Any,
+    options: ReportOptions,
+    experiment: str,
+) -> dict:
+    """:func:`run` ``make_task(config, options)``; with ``--generate --from RUN``, report the
+    trained run instead, rebuilt from its saved settings (not the flags')."""
+    if not options.generate:
+        return run(make_task(config, options), options)
+    if not options.from_run:
+        raise ConfigError(f"--generate needs --from RUN_DIR (a trained {experiment} run)")
+    saved = load_run(options.from_run, experiment)
+    task = make_task(saved.typed(type(config)), options)
+    return report(task, Path(options.from_run), saved.params, saved.step, saved.metrics)
 
 
 def fit(task: Task, folder: Path, *, resume: bool, tensorboard: bool = False) -> Trained:

@@ -5,13 +5,28 @@ seeded generator, so a split's scenes are fixed per seed and use that split's
 digits only; overlapping strokes merge by taking the brighter pixel.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from rnn_jax.errors import ConfigError
 
 DIGIT = 28  # MNIST images are 28 x 28
+T = TypeVar("T")
+
+
+def per_split(
+    compose: Callable[..., T], pools: dict[str, dict], counts: dict[str, int], seed: int
+) -> dict[str, T]:
+    """``compose(images, labels, n, seed=...)`` for each split named in ``counts``, from that
+    split's own pool (:func:`rnn_jax.data.mnist.splits`) and its own seed, so no split
+    sees another's digits and each is fixed by ``seed``."""
+    return {
+        name: compose(pools[name]["image"], pools[name]["label"], n, seed=seed * 3 + i)
+        for i, (name, n) in enumerate(counts.items())
+    }
 
 
 @dataclass(frozen=True)
