@@ -20,13 +20,11 @@ Tell's form), at every step.
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import tyro
 
 from rnn_jax import cli, decode, experiment, plotting, stack, task, train
 from rnn_jax import text_metrics as tm
@@ -61,9 +59,10 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     attention: str = "additive"
-    """Attention over the 8 x 8 feature map: additive, dot, or none (one vector)."""
-    channels: tuple[int, int, int] = (16, 32, 64)
-    """Channels of the three conv layers (3x3, ReLU, max pool 2x2 each)."""
+    """Attention over the feature map's cells: additive, dot, or none (one vector)."""
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    """Channels of the conv layers (3x3, ReLU, max pool 2x2 each): four layers give a
+    4 x 4 map, 2 x 2 cells per grid cell."""
     hidden: int = 192
     """LSTM units of the decoder."""
     embed: int = 64
@@ -96,14 +95,7 @@ class Config:
 
 
 @dataclass(frozen=True)
-class Options(experiment.RunOptions):
-    data_dir: str | None = None
-    """Folder with the four MNIST files, for offline use (else $RNN_JAX_MNIST_DIR, else
-    download)."""
-    from_run: Annotated[str | None, tyro.conf.arg(name="from")] = None
-    """With --generate: a trained caption run directory to report instead of training."""
-    generate: bool = False
-    """Only report (caption the test scenes) with the run given by --from."""
+class Options(experiment.ReportOptions):
     beams: tuple[int, ...] = (1, 3, 5)
     """Beam widths the test scenes are also captioned with (besides greedy decoding)."""
 
@@ -126,16 +118,17 @@ def words(tokens) -> str:
 
 @dataclass(frozen=True)
 class Captioner:
-    """Conv encoder (64 x 64 -> 8 x 8 x C) and the attention decoder."""
+    """Conv encoder (64 x 64 -> 64 / 2^layers square map of C channels) and the attention
+    decoder."""
 
-    channels: tuple[int, int, int]
+    channels: tuple[int, ...]
     attention: str
     hidden: int
     embed: int
 
     @property
     def encoder(self) -> ConvEncoder:
-        return ConvEncoder(tuple(self.channels), ((2, 2),) * 3)
+        return ConvEncoder(tuple(self.channels), ((2, 2),) * len(self.channels))
 
     @property
     def decoder(self) -> AttentionDecoder:
@@ -146,19 +139,23 @@ class Captioner:
     def init(self, key):
         kc, ks, kd = jax.random.split(key, 3)
         params = {"conv": self.encoder.init(kc), "decoder": self.decoder.init(kd)}
+        h, w, c = self.encoder.out_shape(64, 64)
         if self.attention == "none":
-            h, w, c = self.encoder.out_shape(64, 64)
             params["summary"] = stack.linear_init(ks, h * w * c, self.hidden)
+        else:
+            params["position"] = 0.1 * jax.random.normal(ks, (h * w, c))
         return params
 
     def memory(self, params, images: jax.Array) -> jax.Array:
-        """What the decoder reads: the map's 64 cells ``[B, 64, C]``, or without attention
-        one vector of the whole map ``[B, 1, hidden]``."""
+        """What the decoder reads: the map's cells ``[B, cells, C]``, each plus a learned
+        embedding of where it is (a convolution alone cannot tell the cells apart, and
+        the caption's words depend on the layout), or without attention one vector of
+        the whole map ``[B, 1, hidden]``."""
         fmap = self.encoder.apply(params["conv"], mnist.pixels(images)[..., None])
         b = fmap.shape[0]
         if self.attention == "none":
             return jnp.tanh(stack.linear_apply(params["summary"], fmap.reshape(b, 1, -1)))
-        return fmap.reshape(b, -1, fmap.shape[-1])
+        return fmap.reshape(b, -1, fmap.shape[-1]) + params["position"][None]
 
     def teacher_forced(self, params, images, targets):
         inputs = jnp.concatenate([jnp.full_like(targets[:, :1], START), targets[:, :-1]], axis=1)
@@ -179,8 +176,11 @@ def build_captioner(config: Config) -> Captioner:
     m = config.model
     if m.attention not in ATTENTIONS:
         raise ConfigError(f"unknown --model.attention {m.attention!r}; choose one of {ATTENTIONS}")
-    if len(m.channels) != 3:
-        raise ConfigError(f"--model.channels needs three conv layers' channels, got {m.channels}")
+    if not 1 <= len(m.channels) <= 5:
+        raise ConfigError(
+            f"--model.channels needs 1-5 conv layers' channels (a 64 x 64 scene pooled 2x2 "
+            f"by each), got {m.channels}"
+        )
     return Captioner(tuple(m.channels), m.attention, m.hidden, m.embed)
 
 
@@ -195,12 +195,7 @@ def make_scenes(config: Config, data_dir: str | None) -> dict[str, scenes.Scenes
         data_dir, val_size=d.val_digits, seed=config.seed, synthetic_size=config.synthetic
     )
     counts = {"train": d.train_scenes, "val": d.val_scenes, "test": d.test_scenes}
-    return {
-        name: scenes.captioned_scenes(
-            splits[name]["image"], splits[name]["label"], n, seed=config.seed * 3 + i
-        )
-        for i, (name, n) in enumerate(counts.items())
-    }
+    return scenes.per_split(scenes.captioned_scenes, splits, counts, config.seed)
 
 
 def as_arrays(s: scenes.Scenes) -> dict[str, np.ndarray]:
@@ -322,13 +317,7 @@ def summary(results: dict, figures: Path) -> str:
 def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
     """Train the captioner and report it on the test scenes; with ``--generate --from RUN``,
     report a trained run (its saved settings, not the flags')."""
-    if not options.generate:
-        return experiment.run(make_task(config, options), options)
-    if not options.from_run:
-        raise ConfigError("--generate needs --from RUN_DIR (a trained caption run)")
-    run = experiment.load_run(options.from_run, EXPERIMENT)
-    saved = make_task(run.typed(Config), options)
-    return experiment.report(saved, Path(options.from_run), run.params, run.step, run.metrics)
+    return experiment.run_or_report(make_task, config, options, EXPERIMENT)
 
 
 class SceneCaptioner:
