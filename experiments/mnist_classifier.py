@@ -165,7 +165,14 @@ def make_task(config: Config, options: Options) -> task.Task:
         results = {
             "test_accuracy": test["accuracy"],
             "test_loss": test["loss"],
-            "accuracy_by_rows": [float(a) for a in acc_by_rows],
+            "curve": task.curve(
+                "accuracy_vs_rows",
+                range(1, 29),
+                acc_by_rows,
+                "rows read (k)",
+                "test accuracy",
+                "Classifying from the first k rows",
+            ),
             "params": count_params(params),
         }
         summary = f"test accuracy {test['accuracy']:.4f} ({results['params']} params)"

@@ -66,11 +66,16 @@ def plot_line(
     ylabel: str,
     title: str,
     logy: bool = False,
+    errors: dict[str, Sequence[float]] | None = None,
 ) -> Path:
-    """One or more named lines against a shared x axis."""
+    """One or more named lines against a shared x axis, with error bars where ``errors``
+    gives them (e.g. the std over seeds)."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for name, values in ys.items():
-        ax.plot(xs, values, marker="o", ms=3, label=name)
+        err = (errors or {}).get(name)
+        ax.errorbar(
+            xs, values, yerr=err, marker="o", ms=3, capsize=0 if err is None else 3, label=name
+        )
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     if logy:
         ax.set_yscale("log")

@@ -7,7 +7,7 @@ every experiment: run directory, checkpoints, resume, NaN stop, progress bar,
 learning curves, ``results.json`` and the test row of ``metrics.jsonl``.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,6 +30,21 @@ class TrainConfig(OptimConfig):
     devices: int = 1
     """Split each batch over N devices (data parallel); on a CPU, N devices of one core
     each."""
+
+
+def curve(
+    name: str, x: Sequence, y: Sequence, xlabel: str, ylabel: str, title: str
+) -> dict[str, Any]:
+    """A results entry (``results["curve"]``) that a sweep draws for every configuration,
+    mean ± std over its seeds, in ``figures/<name>.png`` (:mod:`scripts.sweep`)."""
+    return {
+        "name": name,
+        "x": [str(v) if isinstance(v, str) else float(v) for v in x],
+        "y": [None if v is None else float(v) for v in y],
+        "xlabel": xlabel,
+        "ylabel": ylabel,
+        "title": title,
+    }
 
 
 class Report(NamedTuple):

@@ -22,8 +22,9 @@ hosts, every N-th from the I-th; the last to finish writes the tables. At the
 end (and with ``collect``): ``results.csv``, ``results.md`` (mean ± std over
 seeds), and figures: each group's validation curves overlaid; with
 ``model.cell`` and ``model.hidden`` axes, the test figure against hidden size
-per cell with error bars over seeds; for the classifier, accuracy against rows
-read per configuration.
+per cell with error bars over seeds; for runs that report a curve (accuracy
+against rows read, against string length), that curve per configuration with
+error bars.
 """
 
 import argparse
@@ -46,6 +47,7 @@ EXPERIMENTS = (
     "char_rnn",
     "crnn",
     "caption",
+    "reber",
 )
 
 
@@ -164,7 +166,7 @@ def collect(folder: Path) -> None:
 def figures(folder: Path, axes: dict, rows: list[dict], table: list[dict]) -> list[Path]:
     """The sweep's figures: per group, its members' validation curves overlaid; with cell
     and hidden axes, the test figure against hidden size per cell; for runs that report
-    accuracy by rows read (the classifier), that curve per configuration."""
+    a curve (:func:`rnn_jax.task.curve`), that curve per configuration, mean ± std."""
     if not rows:
         return []
     out, figs = [], folder / "figures"
@@ -194,23 +196,24 @@ def figures(folder: Path, axes: dict, rows: list[dict], table: list[dict]) -> li
     if "model.cell" in axes and "model.hidden" in axes:
         path = figs / "by_hidden.png"
         out.append(plotting.plot_sweep(table, "model.hidden", "model.cell", f"test/{name}", path))
-    by_rows: dict[str, list] = {}
+    curves: dict[str, list] = {}
     for row in rows:
         results = json.loads((folder / row["run"] / "results.json").read_text())
-        if "accuracy_by_rows" in results:
+        if "curve" in results:
             key = sweep.run_name({k: row[k] for k in axes if k != "seed"}) or "all"
-            by_rows.setdefault(key, []).append(results["accuracy_by_rows"])
-    if by_rows:
-        means = {key: np.mean(curves, axis=0) for key, curves in by_rows.items()}
-        k = len(next(iter(means.values())))
+            curves.setdefault(key, []).append(results["curve"])
+    if curves:
+        spec = next(iter(curves.values()))[0]
+        ys = {k: np.array([c["y"] for c in cs], float) for k, cs in curves.items()}
         out.append(
             plotting.plot_line(
-                range(1, k + 1),
-                means,
-                figs / "accuracy_vs_rows.png",
-                xlabel="rows read (k)",
-                ylabel="test accuracy (mean over seeds)",
-                title="Classifying from the first k rows",
+                spec["x"],
+                {k: np.nanmean(y, axis=0) for k, y in ys.items()},
+                figs / f"{spec['name']}.png",
+                xlabel=spec["xlabel"],
+                ylabel=f"{spec['ylabel']} (mean ± std over seeds)",
+                title=spec["title"],
+                errors={k: np.nanstd(y, axis=0) for k, y in ys.items() if len(y) > 1},
             )
         )
     return out

@@ -36,7 +36,7 @@ def test_tiny_run_learns_and_leaves_its_artifacts(tmp_path):
     results = mc.train_and_evaluate(config, opts(tmp_path, data_dir="/not/used/by/synthetic"))
     run = tmp_path / "run"
     assert results["val"]["val/accuracy"] > 0.5  # chance is 0.1; the bars are easy to tell apart
-    assert len(results["accuracy_by_rows"]) == 28
+    assert len(results["curve"]["y"]) == 28
     for name in ("curves.png", "confusion.png", "accuracy_vs_rows.png"):
         assert (run / "figures" / name).stat().st_size > 1000
     saved = json.loads((run / "config.json").read_text())

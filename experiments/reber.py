@@ -1,0 +1,303 @@
+"""The embedded Reber grammar: can a recurrent cell remember one symbol across a long string?
+
+    python -m experiments.reber                                  # LSTM, grammatical or not
+    python -m experiments.reber --model.cell rnn                 # tanh RNN (or gru)
+    python -m experiments.reber --task predict                   # the LSTM paper's task
+    python -m scripts.sweep reber --set model.cell=rnn,gru,lstm --set seed=0:3
+    python -m experiments.reber --help
+
+Embedded Reber strings (:mod:`rnn_jax.data.reber`) repeat their second symbol
+(T or P) just before the end, across an inner Reber string of 5-40 symbols.
+``--task classify``: tell grammatical strings from near-misses (balanced: half
+grammatical, a quarter with the repeated symbol swapped, which only memory
+catches, a quarter with one inner symbol changed, which the inner automaton
+catches locally); the report gives each kind's accuracy by inner length, and
+the long-range accuracy (grammatical and swapped strings of that length, 0.5 is
+chance). ``--task predict``: after each prefix, predict the set of legal next
+symbols (one sigmoid per symbol); a string is solved when every predicted set
+is right, and the long-range step is the prediction of the repeated symbol.
+"""
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from rnn_jax import cli, experiment, plotting, task, train
+from rnn_jax.data import reber
+from rnn_jax.errors import ConfigError
+from rnn_jax.models import SequenceModel, count_params
+
+EXPERIMENT = "reber"
+TASKS = ("classify", "predict")
+BUCKET = 5  # inner lengths are reported in bins of this many symbols
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    lengths: tuple[int, int] = (5, 44)
+    """Inner Reber string lengths (inclusive), uniform; every split draws from them."""
+    train_strings: int = 20_000
+    """Training strings."""
+    val_strings: int = 2_000
+    """Validation strings (choose the checkpoint)."""
+    test_strings: int = 10_000
+    """Test strings (reported by inner length)."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    cell: str = "lstm"
+    """Recurrent cell: rnn (tanh), rnn_relu, lstm, gru or gru_reset_after."""
+    hidden: tuple[int, ...] = (32,)
+    """Hidden units of each recurrent layer."""
+
+
+@dataclass(frozen=True)
+class TrainConfig(task.TrainConfig):
+    epochs: int = 20
+    """Passes over the training strings (the prediction task needs about 40 to find the
+    long-range memory at all)."""
+    batch_size: int = 64
+    """Strings per step."""
+    lr: float = 2e-3
+    """Peak learning rate of Adam (5e-3 stalls the tanh RNN on classification)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Train an RNN on embedded Reber strings."""
+
+    task: str = "classify"
+    """classify (grammatical or a near-miss) or predict (the legal next symbols)."""
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    seed: int = 0
+    """Seed for the strings, initialisation and shuffling."""
+
+
+def build_model(config: Config) -> SequenceModel:
+    if config.task not in TASKS:
+        raise ConfigError(f"unknown --task {config.task!r}; choose one of {TASKS}")
+    out = 2 if config.task == "classify" else len(reber.SYMBOLS)
+    return SequenceModel(
+        in_dim=len(reber.SYMBOLS), out_dim=out, cell=config.model.cell, hidden=config.model.hidden
+    )
+
+
+def make_splits(config: Config) -> dict[str, reber.Strings]:
+    """Train, validation and test strings, each split from its own seed. The prediction task
+    reads only the grammatical ones."""
+    d = config.data
+    if min(d.train_strings, d.val_strings, d.test_strings) < 1:
+        raise ConfigError(
+            "--data.train-strings, --data.val-strings and --data.test-strings must be positive"
+        )
+    counts = {"train": d.train_strings, "val": d.val_strings, "test": d.test_strings}
+    splits = {
+        name: reber.labelled(n, tuple(d.lengths), config.seed * 3 + i)
+        for i, (name, n) in enumerate(counts.items())
+    }
+    if config.task == "predict":
+        splits = {name: _grammatical(s) for name, s in splits.items()}
+    return splits
+
+
+def _grammatical(s: reber.Strings) -> reber.Strings:
+    keep = np.flatnonzero(s.kinds == 0)
+    return reber.Strings([s.strings[i] for i in keep], s.kinds[keep], s.inner[keep])
+
+
+def as_arrays(s: reber.Strings, config: Config) -> dict[str, np.ndarray]:
+    """One-hot strings, their lengths and the task's targets."""
+    x, length = reber.one_hot(s.strings, config.data.lengths[1] + 4)
+    arrays = {"x": x, "length": length}
+    if config.task == "classify":
+        arrays["label"] = s.labels
+    else:
+        legal = np.zeros_like(x)
+        for i, string in enumerate(s.strings):
+            legal[i, : len(string)] = reber.legal_next(string)
+        arrays["legal"] = legal
+    return arrays
+
+
+def _prediction_masks(length: jax.Array, steps: int) -> tuple[jax.Array, jax.Array]:
+    """``[B, T]`` masks: steps whose next symbol is predicted (all but the final E and the
+    padding), and the long-range step (after the inner string's E)."""
+    t = jnp.arange(steps)[None, :]
+    return t < length[:, None] - 1, t == length[:, None] - 3
+
+
+def prediction_scores(
+    logits: jax.Array, legal: jax.Array, length: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """Per string ``[B]``: solved (every predicted set of next symbols, logit > 0, is the
+    legal set) and whether the long-range step's set is right; padding is ignored."""
+    steps, at_long = _prediction_masks(length, logits.shape[1])
+    sets_right = jnp.all((logits > 0) == (legal > 0.5), axis=-1)
+    return jnp.all(sets_right | ~steps, axis=1), jnp.any(sets_right & at_long, axis=1)
+
+
+@functools.cache
+def make_fns(model: SequenceModel, kind: str):
+    """The loss, the evaluation sums and a jitted per-string scorer of the task ``kind``:
+    ``score(params, x, length)`` gives (correct, long-range correct) per string."""
+
+    def outputs(params, batch):
+        if kind == "classify":
+            return model.apply_last(params, batch["x"], seq_lengths=batch["length"])
+        return model.apply_seq(params, batch["x"])
+
+    def correct(params, batch):
+        out = outputs(params, batch)
+        if kind == "classify":
+            right = jnp.argmax(out, -1) == batch["label"]
+            return right, right
+        return prediction_scores(out, batch["legal"], batch["length"])
+
+    def loss_fn(params, batch, key):
+        out = outputs(params, batch)
+        if kind == "classify":
+            loss = optax.softmax_cross_entropy_with_integer_labels(out, batch["label"]).mean()
+        else:
+            steps, _ = _prediction_masks(batch["length"], out.shape[1])
+            bce = optax.sigmoid_binary_cross_entropy(out, batch["legal"]).sum(-1)
+            steps = steps.astype(jnp.float32)
+            loss = jnp.sum(bce * steps) / jnp.sum(steps)
+        return loss, {}
+
+    def eval_sums(params, batch):
+        right, _ = correct(params, batch)
+        w = batch["weight"]
+        return {"accuracy": jnp.sum(w * right.astype(jnp.float32)), "count": jnp.sum(w)}
+
+    return loss_fn, eval_sums, jax.jit(correct)
+
+
+def by_length(values: np.ndarray, inner: np.ndarray, lengths: tuple[int, int]) -> list:
+    """Means of ``values`` per bin of :data:`BUCKET` inner lengths (None: an empty bin)."""
+    edges = range(lengths[0], lengths[1] + 1, BUCKET)
+    out = []
+    for lo in edges:
+        picked = values[(inner >= lo) & (inner < lo + BUCKET)]
+        out.append(float(picked.mean()) if len(picked) else None)
+    return out
+
+
+def test_scores(correct, params, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Per test string, whether it is right and whether its long-range part is, in batches."""
+    n = len(arrays["length"])
+    parts = [
+        correct(params, {k: v[i : i + 1000] for k, v in arrays.items()}) for i in range(0, n, 1000)
+    ]
+    return tuple(np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(2))
+
+
+def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
+    """The Reber run: strings, model, loss, validation, the by-length test report."""
+    model = build_model(config)
+    data = make_splits(config)
+    loss_fn, eval_sums, correct = make_fns(model, config.task)
+    arrays = {name: as_arrays(s, config) for name, s in data.items()}
+    per_epoch = len(data["train"].strings) // max(config.train.batch_size, 1)
+    lengths = tuple(config.data.lengths)
+
+    def report(params, run_dir: Path) -> task.Report:
+        test = data["test"]
+        right, long_right = test_scores(correct, params, arrays["test"])
+        bins = [f"{lo}-{lo + BUCKET - 1}" for lo in range(lengths[0], lengths[1] + 1, BUCKET)]
+        if config.task == "classify":
+            series = {
+                f"{name} strings": by_length(
+                    right[test.kinds == k], test.inner[test.kinds == k], lengths
+                )
+                for k, name in enumerate(reber.KINDS)
+            }
+            pair = test.kinds < 2  # grammatical and swapped: balanced, 0.5 is chance
+            label, curve = "long-range accuracy", by_length(right[pair], test.inner[pair], lengths)
+            by_kind = {
+                name: float(right[test.kinds == k].mean()) for k, name in enumerate(reber.KINDS)
+            }
+            results = {"test_accuracy": float(right.mean()), "accuracy_by_kind": by_kind}
+        else:
+            label = "long-range step right"
+            series = {
+                "solved": by_length(right, test.inner, lengths),
+                label: by_length(long_right, test.inner, lengths),
+            }
+            curve = series[label]
+            results = {
+                "test_solved": float(right.mean()),
+                "long_range_step": float(long_right.mean()),
+            }
+        headline = float(right.mean())
+        results |= {
+            "by_inner_length": {"bins": bins, **series},
+            "curve": task.curve(
+                "long_range_vs_length",
+                bins,
+                curve,
+                "inner length",
+                label,
+                f"Embedded Reber, {config.task}",
+            ),
+            "params": count_params(params),
+        }
+        figures = run_dir / "figures"
+        plotting.plot_line(
+            bins,
+            series,
+            figures / "by_length.png",
+            xlabel="inner Reber string length",
+            ylabel="test accuracy" if config.task == "classify" else "test fraction",
+            title=f"Embedded Reber, {config.model.cell}: {config.task}",
+        )
+        rows = "\n".join(
+            f"{b:>8}" + "".join(f"{v:>14.4f}" if v is not None else f"{'-':>14}" for v in vals)
+            for b, *vals in zip(bins, *series.values())
+        )
+        head = f"{'inner':>8}" + "".join(f"{name[:13]:>14}" for name in series)
+        what = "accuracy" if config.task == "classify" else "solved"
+        params = results["params"]
+        summary = f"test {what} {headline:.4f} ({config.model.cell}, {params} params)"
+        summary = f"{summary}\n{head}\n{rows}\nfigures in {figures}"
+        return task.Report(results, {"accuracy": headline}, summary)
+
+    return task.Task(
+        experiment=EXPERIMENT,
+        config=config,
+        init=model.init,
+        loss_fn=loss_fn,
+        train_data=arrays["train"],
+        batch_size=config.train.batch_size,
+        steps=per_epoch * config.train.epochs,
+        evaluate=train.Validation(eval_sums, arrays["val"], 1000),
+        eval_every=max(per_epoch, 1),
+        best="accuracy",
+        mode="max",
+        report=report,
+        model=model,
+        curves=("loss", "accuracy"),
+        log_every=max(per_epoch // 4, 1),
+    )
+
+
+def train_and_evaluate(
+    config: Config, options: experiment.RunOptions = experiment.RunOptions()
+) -> dict:
+    """Train on the strings, keep the best validation checkpoint, report it by length."""
+    return experiment.run(make_task(config, options), options)
+
+
+def main(args: list[str] | None = None) -> None:
+    cli.run(Config, experiment.RunOptions, train_and_evaluate, args)
+
+
+if __name__ == "__main__":
+    main()
