@@ -169,7 +169,7 @@ def make_fns(reader: Reader):
         frames = jnp.full((logits.shape[0],), logits.shape[1])
         labels = jnp.maximum(batch["label"], 0)
         nll = ctc.loss(logits, frames, labels, batch["length"], blank=BLANK)
-        return jnp.mean(nll / batch["length"]), {}
+        return jnp.mean(nll / batch["length"].astype(nll.dtype)), {}
 
     def eval_sums(params, batch):
         logits = reader.logits(params, batch["image"])

@@ -214,3 +214,17 @@ def plot_attention(rows: Sequence[tuple[np.ndarray, Sequence[str], np.ndarray]],
             ax.set_title(word, fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_alignments(
+    panels: Sequence[tuple[Sequence[str], Sequence[str], np.ndarray]], path
+) -> Path:
+    """Per panel, attention weights ``[outputs, inputs]`` as a heat map, the input tokens
+    along the x axis and the output tokens along the y axis."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 2.6), squeeze=False)
+    for ax, (inputs, outputs, weights) in zip(axes[0], panels):
+        ax.imshow(weights, cmap="magma", vmin=0, vmax=1, aspect="auto")
+        ax.set_xticks(range(len(inputs)), inputs, fontsize=6)
+        ax.set_yticks(range(len(outputs)), outputs, fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
