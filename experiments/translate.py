@@ -119,7 +119,8 @@ class Translator:
     @property
     def decoder(self) -> AttentionDecoder:
         att = "additive" if self.kind == "attention" else None
-        return AttentionDecoder(len(OUT_VOCAB), 2 * self.hidden, self.embed, self.hidden, att)
+        memory = 2 * self.hidden + self.embed
+        return AttentionDecoder(len(OUT_VOCAB), memory, self.embed, self.hidden, att)
 
     def init(self, key):
         ke, kr, kd = jax.random.split(key, 3)
@@ -134,13 +135,17 @@ class Translator:
         return params
 
     def memory(self, params, chars: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """The encoder's outputs ``[B, N, 2H]`` and the mask of real characters."""
+        """What the decoder reads ``[B, N, 2H + embed]``, and the mask of real characters:
+        each character's encoder outputs beside its own embedding, so that copying a
+        digit does not depend on the context it was seen in (the test years' digits
+        follow prefixes no training date has)."""
         mask = chars != PAD
         lengths = jnp.sum(mask, axis=1).astype(jnp.int32)
+        embedded = params["embed"][chars]
         _, ys = stack.bidirectional_apply(
-            cells.get_cell("lstm"), params["rnn"], params["embed"][chars], seq_lengths=lengths
+            cells.get_cell("lstm"), params["rnn"], embedded, seq_lengths=lengths
         )
-        return ys, mask
+        return jnp.concatenate([ys, embedded], axis=-1), mask
 
     def plain_logits(self, params, chars: jax.Array) -> jax.Array:
         """The causal model's ``[B, IN_LEN, vocab]``: output i after reading input 0..i."""

@@ -48,6 +48,8 @@ EXPERIMENTS = (
     "crnn",
     "caption",
     "reber",
+    "translate",
+    "video",
 )
 
 
