@@ -12,10 +12,11 @@ Embedded Reber strings (:mod:`rnn_jax.data.reber`) repeat their second symbol
 grammatical, a quarter with the repeated symbol swapped, which only memory
 catches, a quarter with one inner symbol changed, which the inner automaton
 catches locally); the report gives each kind's accuracy by inner length, and
-the long-range accuracy (grammatical and swapped strings of that length, 0.5 is
-chance). ``--task predict``: after each prefix, predict the set of legal next
-symbols (one sigmoid per symbol); a string is solved when every predicted set
-is right, and the long-range step is the prediction of the repeated symbol.
+the long-range accuracy (the mean of the accuracies on grammatical and on
+swapped strings of that length: 0.5 is chance). ``--task predict``: after each
+prefix, predict the set of legal next symbols (one sigmoid per symbol); a
+string is solved when every predicted set is right, and the long-range step is
+the prediction of the repeated symbol.
 """
 
 import functools
@@ -190,6 +191,11 @@ def by_length(values: np.ndarray, inner: np.ndarray, lengths: tuple[int, int]) -
     return out
 
 
+def balanced(grammatical: list, swapped: list, *_) -> list:
+    """Per length bin, the mean of the accuracies on grammatical and on swapped strings."""
+    return [None if None in (g, s) else (g + s) / 2 for g, s in zip(grammatical, swapped)]
+
+
 def test_scores(correct, params, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
     """Per test string, whether it is right and whether its long-range part is, in batches."""
     n = len(arrays["length"])
@@ -219,8 +225,8 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
                 )
                 for k, name in enumerate(reber.KINDS)
             }
-            pair = test.kinds < 2  # grammatical and swapped: balanced, 0.5 is chance
-            label, curve = "long-range accuracy", by_length(right[pair], test.inner[pair], lengths)
+            # Grammatical and swapped strings weighted equally: 0.5 is chance.
+            label, curve = "long-range accuracy", balanced(*series.values())
             by_kind = {
                 name: float(right[test.kinds == k].mean()) for k, name in enumerate(reber.KINDS)
             }

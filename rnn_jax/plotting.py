@@ -77,6 +77,8 @@ def plot_line(
             xs, values, yerr=err, marker="o", ms=3, capsize=0 if err is None else 3, label=name
         )
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if len(xs) > 8 and isinstance(xs[0], str):  # named bins: room for each name
+        ax.tick_params(axis="x", labelrotation=45)
     if logy:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)

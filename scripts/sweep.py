@@ -199,10 +199,11 @@ def figures(folder: Path, axes: dict, rows: list[dict], table: list[dict]) -> li
         path = figs / "by_hidden.png"
         out.append(plotting.plot_sweep(table, "model.hidden", "model.cell", f"test/{name}", path))
     curves: dict[str, list] = {}
+    varied = [k for k in axes if k != "seed" and len({str(r[k]) for r in rows}) > 1]
     for row in rows:
         results = json.loads((folder / row["run"] / "results.json").read_text())
         if "curve" in results:
-            key = sweep.run_name({k: row[k] for k in axes if k != "seed"}) or "all"
+            key = sweep.run_name({k: row[k] for k in varied}) or "all"
             curves.setdefault(key, []).append(results["curve"])
     if curves:
         spec = next(iter(curves.values()))[0]
