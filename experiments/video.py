@@ -53,7 +53,7 @@ class ModelConfig:
     kind: str = "lstm"
     """lstm (CNN then LSTM over frames), average (per-frame heads averaged) or frame
     (the first frame alone)."""
-    channels: tuple[int, ...] = (8, 16, 32)
+    channels: tuple[int, ...] = (16, 32, 64)
     """Channels of the per-frame conv layers (3x3, ReLU, max pool 2x2 each)."""
     downsample: int = 2
     """Average-pool each frame by this factor before the CNN (2: it reads 32 x 32, a
@@ -105,7 +105,8 @@ class ClipModel:
         kc, kf, kr, kd, ko = jax.random.split(key, 5)
         side = 64 // self.downsample
         h, w, c = self.encoder.out_shape(side, side)
-        top = self.hidden if self.kind == "lstm" else self.features
+        width = self.features + c  # the positional part and the pooled part of a frame
+        top = self.hidden if self.kind == "lstm" else width
         params = {
             "conv": self.encoder.init(kc),
             "frame": stack.linear_init(kf, h * w * c, self.features),
@@ -113,16 +114,20 @@ class ClipModel:
             "directions": stack.linear_init(ko, top, 10 * moving.DIRECTIONS),
         }
         if self.kind == "lstm":
-            params["rnn"] = cells.get_cell("lstm").init(kr, self.features, self.hidden)
+            params["rnn"] = cells.get_cell("lstm").init(kr, width, self.hidden)
         return params
 
     def frame_features(self, params, frames: jax.Array) -> jax.Array:
-        """``uint8 [B, T, 64, 64]`` -> ``[B, T, features]``, every frame by the same CNN."""
+        """``uint8 [B, T, 64, 64]`` -> ``[B, T, features + C]``, every frame by the same CNN:
+        a linear map of the whole feature map (where things are, for motion) beside its
+        maximum over positions (what is there, wherever it is)."""
         b, t = frames.shape[:2]
         k, side = self.downsample, 64 // self.downsample
         x = mnist.pixels(frames).reshape(b * t, side, k, side, k).mean(axis=(2, 4))[..., None]
         fmap = self.encoder.apply(params["conv"], x)
-        return jax.nn.relu(stack.linear_apply(params["frame"], fmap.reshape(b, t, -1)))
+        where = jax.nn.relu(stack.linear_apply(params["frame"], fmap.reshape(b, t, -1)))
+        what = jnp.max(fmap, axis=(1, 2)).reshape(b, t, -1)
+        return jnp.concatenate([where, what], axis=-1)
 
     def heads(self, params, h: jax.Array) -> tuple[jax.Array, jax.Array]:
         d = stack.linear_apply(params["directions"], h)
@@ -200,7 +205,9 @@ def make_fns(model: ClipModel):
 
     def loss_fn(params, batch, key):
         digits, directions = model.apply(params, batch["frames"], batch["length"])
-        bce = optax.sigmoid_binary_cross_entropy(digits, batch["present"]).mean()
+        # Summed over the ten digits (a mean would weigh which digits are there a tenth
+        # as much as each direction).
+        bce = optax.sigmoid_binary_cross_entropy(digits, batch["present"]).sum(-1).mean()
         shown = (batch["direction"] >= 0).astype(jnp.float32)
         xent = optax.softmax_cross_entropy_with_integer_labels(
             directions, jnp.maximum(batch["direction"], 0)
