@@ -88,6 +88,11 @@ class Config:
 
 
 @dataclass(frozen=True)
+class Options(experiment.MnistOptions):
+    """How to run the clip classifier (the shared MNIST options)."""
+
+
+@dataclass(frozen=True)
 class ClipModel:
     """Per-frame CNN, then the kind's way over frames, then the two heads."""
 
@@ -227,7 +232,7 @@ def make_fns(model: ClipModel):
     return loss_fn, eval_sums, jax.jit(scores)
 
 
-def make_task(config: Config, options: experiment.MnistOptions) -> task.Task:
+def make_task(config: Config, options: Options) -> task.Task:
     """The clip classifier's run: clips, model, loss, validation, the test report."""
     data = make_clips(config, options.data_dir)
     model = build_model(config)
@@ -298,15 +303,13 @@ def make_task(config: Config, options: experiment.MnistOptions) -> task.Task:
     )
 
 
-def train_and_evaluate(
-    config: Config, options: experiment.MnistOptions = experiment.MnistOptions()
-) -> dict:
+def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
     """Train on the clips, keep the best validation checkpoint, report it on the test clips."""
     return experiment.run(make_task(config, options), options)
 
 
 def main(args: list[str] | None = None) -> None:
-    cli.run(Config, experiment.MnistOptions, train_and_evaluate, args)
+    cli.run(Config, Options, train_and_evaluate, args)
 
 
 if __name__ == "__main__":
