@@ -148,7 +148,7 @@ def prediction_scores(
 @functools.cache
 def make_fns(model: SequenceModel, kind: str):
     """The loss, the evaluation sums and a jitted per-string scorer of the task ``kind``:
-    ``score(params, x, length)`` gives (correct, long-range correct) per string."""
+    ``correct(params, batch)`` gives (right, long-range part right) per string."""
 
     def outputs(params, batch):
         if kind == "classify":
