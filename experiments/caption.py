@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import cli, decode, experiment, plotting, stack, task, train
+from rnn_jax import batching, cli, decode, experiment, plotting, stack, task, train
 from rnn_jax import text_metrics as tm
 from rnn_jax.conv import ConvEncoder
 from rnn_jax.data import mnist, scenes
@@ -108,12 +108,7 @@ def encode(caption: str) -> np.ndarray:
 
 def words(tokens) -> str:
     """The caption of generated ids, up to the first ``<end>``."""
-    out = []
-    for t in np.asarray(tokens).tolist():
-        if t in (END, PAD):
-            break
-        out.append(VOCAB[t])
-    return " ".join(out)
+    return decode.to_text(tokens, VOCAB, (END, PAD))
 
 
 @dataclass(frozen=True)
@@ -226,10 +221,8 @@ def make_fns(captioner: Captioner):
 
 def captions(captioner: Captioner, params, images: np.ndarray, width: int = 0) -> list[str]:
     _, _, generate = make_fns(captioner)
-    out = []
-    for i in range(0, len(images), 500):
-        out += [words(t) for t in np.asarray(generate(params, images[i : i + 500], width=width))]
-    return out
+    tokens = batching.in_chunks(lambda x: generate(params, x, width=width), images, 500)
+    return [words(t) for t in tokens]
 
 
 def score(hyps: list[str], test: scenes.Scenes) -> dict:

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import cli, experiment, plotting, task, train
+from rnn_jax import batching, cli, experiment, plotting, task, train
 from rnn_jax.data import reber
 from rnn_jax.errors import ConfigError
 from rnn_jax.models import SequenceModel, count_params
@@ -196,15 +196,6 @@ def balanced(grammatical: list, swapped: list, *_) -> list:
     return [None if None in (g, s) else (g + s) / 2 for g, s in zip(grammatical, swapped)]
 
 
-def test_scores(correct, params, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-    """Per test string, whether it is right and whether its long-range part is, in batches."""
-    n = len(arrays["length"])
-    parts = [
-        correct(params, {k: v[i : i + 1000] for k, v in arrays.items()}) for i in range(0, n, 1000)
-    ]
-    return tuple(np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(2))
-
-
 def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
     """The Reber run: strings, model, loss, validation, the by-length test report."""
     model = build_model(config)
@@ -216,7 +207,9 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
 
     def report(params, run_dir: Path) -> task.Report:
         test = data["test"]
-        right, long_right = test_scores(correct, params, arrays["test"])
+        right, long_right = batching.in_chunks(
+            lambda batch: correct(params, batch), arrays["test"], 1000
+        )
         bins = [f"{lo}-{lo + BUCKET - 1}" for lo in range(lengths[0], lengths[1] + 1, BUCKET)]
         if config.task == "classify":
             series = {

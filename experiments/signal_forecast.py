@@ -37,7 +37,18 @@ import jax.numpy as jnp
 import numpy as np
 import tyro
 
-from rnn_jax import baselines, cli, detection, experiment, plotting, sample, stack, task, train
+from rnn_jax import (
+    baselines,
+    batching,
+    cli,
+    detection,
+    experiment,
+    plotting,
+    sample,
+    stack,
+    task,
+    train,
+)
 from rnn_jax.data import signals
 from rnn_jax.errors import ConfigError
 from rnn_jax.models import SequenceModel
@@ -217,10 +228,6 @@ def make_fns(model: SequenceModel):
     return loss_fn, eval_sums, predict
 
 
-def batched(fn, x: np.ndarray, size: int = 1024) -> np.ndarray:
-    return np.concatenate([np.asarray(fn(x[i : i + size])) for i in range(0, len(x), size)])
-
-
 def evaluate_test(config: Config, data: dict, params, model: SequenceModel, run_dir: Path) -> dict:
     """One-window and recursive test MSEs of the model and the baselines; figures."""
     d, e = config.data, config.eval
@@ -232,7 +239,7 @@ def evaluate_test(config: Config, data: dict, params, model: SequenceModel, run_
     }
     methods = baselines.forecasters(data["train"]["signal"], d.steps * d.features, d.features, ars)
     flat = test["x"].reshape(len(test["x"]), -1)
-    one = {"model": batched(lambda x: predict(params, x), test["x"])}
+    one = {"model": batching.in_chunks(lambda x: predict(params, x), test["x"], 1024)}
     one.update({name: fn(flat) for name, fn in methods.items()})
     one_mse = {name: float(np.mean((p - test["y"]) ** 2)) for name, p in one.items()}
 

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import cells, cli, decode, experiment, plotting, stack, task, train
+from rnn_jax import batching, cells, cli, decode, experiment, plotting, stack, task, train
 from rnn_jax.data import dates
 from rnn_jax.errors import ConfigError
 from rnn_jax.models import count_params
@@ -100,12 +100,7 @@ def encode_output(iso: str) -> np.ndarray:
 def decode_output(tokens) -> str:
     """The ISO string of generated ids, up to the first special id (``<end>``; an
     untrained model may emit the others)."""
-    out = []
-    for t in np.asarray(tokens).tolist():
-        if t in (PAD, START, END):
-            break
-        out.append(OUT_VOCAB[t])
-    return "".join(out)
+    return decode.to_text(tokens, OUT_VOCAB, (PAD, START, END), sep="")
 
 
 @dataclass(frozen=True)
@@ -227,9 +222,7 @@ def make_fns(translator: Translator):
 def translations(translator: Translator, params, chars: np.ndarray) -> list[str]:
     _, _, translate = make_fns(translator)
     return [
-        decode_output(t)
-        for i in range(0, len(chars), 1000)
-        for t in np.asarray(translate(params, chars[i : i + 1000]))
+        decode_output(t) for t in batching.in_chunks(lambda c: translate(params, c), chars, 1000)
     ]
 
 

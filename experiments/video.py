@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import cells, cli, experiment, plotting, stack, task, train
+from rnn_jax import batching, cells, cli, experiment, plotting, stack, task, train
 from rnn_jax.conv import ConvEncoder
 from rnn_jax.data import mnist, moving, scenes
 from rnn_jax.errors import ConfigError
@@ -242,11 +242,9 @@ def make_task(config: Config, options: Options) -> task.Task:
 
     def report(params, run_dir: Path) -> task.Report:
         t = arrays["test"]
-        parts = [
-            [np.asarray(x) for x in scores(params, {k: v[i : i + 250] for k, v in t.items()})]
-            for i in range(0, len(t["length"]), 250)
-        ]
-        digits_right, dir_right, shown = (np.concatenate(p) for p in zip(*parts))
+        digits_right, dir_right, shown = batching.in_chunks(
+            lambda batch: scores(params, batch), t, 250
+        )
         clip_right = digits_right & (dir_right == shown)
         count = (data["test"].digits >= 0).sum(1)
         results = {

@@ -1,7 +1,9 @@
 """Minibatches of fixed shapes: a resumable shuffled training stream, padded evaluation chunks."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
+import jax
 import numpy as np
 
 from rnn_jax.errors import ConfigError
@@ -74,3 +76,12 @@ def padded_chunks(
                 for k, v in chunk.items()
             }
         yield {**chunk, "weight": weight}
+
+
+def in_chunks(fn: Callable[[Any], Any], inputs: Any, size: int) -> Any:
+    """``fn`` on consecutive chunks of ``size`` rows of ``inputs`` (an array, or a dict or
+    tuple of arrays with one row per example), its outputs (an array or a tuple of them)
+    concatenated on the host: inference over a split without holding it on the device."""
+    n = len(jax.tree.leaves(inputs)[0])
+    outs = [fn(jax.tree.map(lambda v, i=i: v[i : i + size], inputs)) for i in range(0, n, size)]
+    return jax.tree.map(lambda *parts: np.concatenate([np.asarray(p) for p in parts]), *outs)

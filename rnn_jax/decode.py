@@ -7,11 +7,12 @@ The length is static, so a decoding is one compiled loop; after a sequence
 emits ``end`` it keeps emitting ``end`` (its padding).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 DecoderStep = Callable[[Any, jax.Array], tuple[Any, jax.Array]]
 
@@ -88,3 +89,14 @@ def beam_search(
     best = jnp.argmax(final, axis=-1)
     rows = jnp.arange(batch)
     return tokens[rows, best], scores[rows, best]
+
+
+def to_text(tokens, vocab: Sequence[str], stop: Collection[int], sep: str = " ") -> str:
+    """One generated row of ids as text: ``vocab``'s entries joined by ``sep``, up to (not
+    including) the first id in ``stop`` (the end id, and padding)."""
+    out = []
+    for t in np.asarray(tokens).tolist():
+        if t in stop:
+            break
+        out.append(vocab[t])
+    return sep.join(out)

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import signal as scipy_signal
 from scipy import stats
 
+from rnn_jax import batching
 from rnn_jax.data import signals
 
 
@@ -21,7 +22,7 @@ def window_errors(
 ) -> np.ndarray:
     """Each window's forecast MSE ``[N]``: ``predict`` maps ``x [n, S, F]`` to ``[n, F]``,
     called on chunks of ``size`` windows."""
-    pred = np.concatenate([np.asarray(predict(x[i : i + size])) for i in range(0, len(x), size)])
+    pred = batching.in_chunks(predict, x, size)
     return np.mean((pred - y) ** 2, axis=-1)
 
 

@@ -35,3 +35,18 @@ def test_padded_chunks_cover_everything_once_with_weights():
     weights = np.concatenate([c["weight"] for c in chunks])
     np.testing.assert_array_equal(weights, [1] * 10 + [0] * 2)
     np.testing.assert_array_equal(np.concatenate([c["x"] for c in chunks])[:10], np.arange(10))
+
+
+def test_in_chunks_equals_one_call_on_everything():
+    x = np.arange(23 * 3, dtype=np.float32).reshape(23, 3)
+    batch = {"x": x, "w": np.arange(23)}
+
+    def fn(b):
+        return b["x"].sum(1) * 2, b["w"][:, None] + b["x"]
+
+    calls = []
+    got = batching.in_chunks(lambda b: calls.append(len(b["w"])) or fn(b), batch, 10)
+    for a, b in zip(got, fn(batch)):
+        np.testing.assert_array_equal(a, b)
+    assert calls == [10, 10, 3]
+    np.testing.assert_array_equal(batching.in_chunks(lambda v: -v, x, 4), -x)

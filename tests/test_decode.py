@@ -54,3 +54,10 @@ def test_wider_beams_find_likelier_sequences_and_score_them_truly():
     for row in np.asarray(beam):
         if END in row:
             assert np.all(row[list(row).index(END) :] == END)
+
+
+def test_to_text_stops_at_the_first_stop_id():
+    vocab = ("<pad>", "<end>", "a", "b")
+    assert decode.to_text(np.array([2, 3, 2, 1, 3, 0]), vocab, (0, 1)) == "a b a"
+    assert decode.to_text([3, 3], vocab, (0, 1), sep="") == "bb"
+    assert decode.to_text([1, 2], vocab, (0, 1)) == ""
