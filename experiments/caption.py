@@ -20,13 +20,14 @@ Tell's form), at every step.
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import batching, cli, decode, experiment, plotting, stack, task, train
+from rnn_jax import batching, checks, cli, decode, experiment, plotting, stack, task, train
 from rnn_jax import text_metrics as tm
 from rnn_jax.conv import ConvEncoder
 from rnn_jax.data import mnist, scenes
@@ -46,13 +47,13 @@ ATTENTIONS = ("additive", "dot", "none")
 
 @dataclass(frozen=True)
 class DataConfig:
-    train_scenes: int = 40_000
+    train_scenes: Annotated[int, checks.count] = 40_000
     """Training scenes (from the training split's digits, less the validation digits)."""
-    val_scenes: int = 1_000
+    val_scenes: Annotated[int, checks.count] = 1_000
     """Validation scenes, from held-out training digits."""
-    test_scenes: int = 5_000
+    test_scenes: Annotated[int, checks.count] = 5_000
     """Test scenes, from the test split's digits."""
-    val_digits: int = 5_000
+    val_digits: Annotated[int, checks.count] = 5_000
     """Training digits held out for the validation scenes."""
 
 
@@ -60,24 +61,24 @@ class DataConfig:
 class ModelConfig:
     attention: str = "additive"
     """Attention over the feature map's cells: additive, dot, or none (one vector)."""
-    channels: tuple[int, ...] = (16, 32, 64, 128)
+    channels: Annotated[tuple[int, ...], checks.count] = (16, 32, 64, 128)
     """Channels of the conv layers (3x3, ReLU, max pool 2x2 each): four layers give a
     4 x 4 map, 2 x 2 cells per grid cell."""
-    hidden: int = 192
+    hidden: Annotated[int, checks.count] = 192
     """LSTM units of the decoder."""
-    embed: int = 64
+    embed: Annotated[int, checks.count] = 64
     """Word embedding size."""
 
 
 @dataclass(frozen=True)
 class TrainConfig(task.TrainConfig):
-    epochs: int = 4
+    epochs: Annotated[int, checks.count] = 4
     """Passes over the training scenes."""
-    batch_size: int = 64
+    batch_size: Annotated[int, checks.count] = 64
     """Scenes per step."""
     lr: float = 2e-3
     """Peak learning rate of Adam."""
-    warmup_steps: int = 200
+    warmup_steps: Annotated[int, checks.non_negative] = 200
     """Warm-up steps of the cosine schedule."""
 
 
@@ -90,13 +91,13 @@ class Config:
     train: TrainConfig = TrainConfig()
     seed: int = 0
     """Seed for the scenes, the validation digits, initialisation and shuffling."""
-    synthetic: int = 0
+    synthetic: Annotated[int, checks.non_negative] = 0
     """Use N synthetic digit images instead of MNIST (smoke tests)."""
 
 
 @dataclass(frozen=True)
 class Options(experiment.ReportOptions):
-    beams: tuple[int, ...] = (1, 3, 5)
+    beams: Annotated[tuple[int, ...], checks.count] = (1, 3, 5)
     """Beam widths the test scenes are also captioned with (besides greedy decoding)."""
 
 

@@ -17,6 +17,7 @@ reported; a temperature sampler continues the text from a prompt.
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +25,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from rnn_jax import cli, experiment, sample, task
+from rnn_jax import checks, cli, experiment, sample, task
 from rnn_jax.data import text
 from rnn_jax.errors import ConfigError
 from rnn_jax.models import SequenceModel
@@ -41,17 +42,17 @@ SENTENCE = (
 class ModelConfig:
     cell: str = "lstm"
     """Recurrent cell: rnn, rnn_relu, lstm, gru or gru_reset_after."""
-    hidden: tuple[int, ...] = (64, 64)
+    hidden: Annotated[tuple[int, ...], checks.count] = (64, 64)
     """Hidden units per layer (the course: a stacked 2-layer LSTM)."""
-    embed: int = 0
+    embed: Annotated[int, checks.non_negative] = 0
     """Embedding width for the input characters; 0: one-hot inputs."""
 
 
 @dataclass(frozen=True)
 class TrainConfig(task.TrainConfig):
-    steps: int = 600
+    steps: Annotated[int, checks.count] = 600
     """Optimizer steps."""
-    batch_size: int = 32
+    batch_size: Annotated[int, checks.count] = 32
     """Windows per step (fewer if the text has fewer)."""
     lr: float = 1e-2
     """Peak learning rate of Adam."""
@@ -69,11 +70,11 @@ class Config:
     """Learn one toy word (e.g. hihello), printing the predicted string as it trains."""
     text_file: str | None = None
     """Train on this UTF-8 text file instead of the long sentence."""
-    seq_len: int = 10
+    seq_len: Annotated[int, checks.count] = 10
     """Characters per training window (a word uses its own length - 1)."""
-    temperature: float = 1.0
+    temperature: Annotated[float, checks.positive] = 1.0
     """Sampling temperature (lower: more conservative)."""
-    sample_len: int = 200
+    sample_len: Annotated[int, checks.count] = 200
     """Characters to sample after the prompt."""
     prompt: str | None = None
     """Prompt for sampling; default: the first window of the text."""

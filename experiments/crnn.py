@@ -18,12 +18,13 @@ the shipped row-by-row classifier on each digit cropped at its true position.
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax import cells, cli, ctc, experiment, plotting, pretrained, stack, task, train
+from rnn_jax import cells, checks, cli, ctc, experiment, plotting, pretrained, stack, task, train
 from rnn_jax import text_metrics as tm
 from rnn_jax.conv import ConvEncoder
 from rnn_jax.data import mnist, scenes
@@ -35,41 +36,41 @@ BLANK = 10  # CTC's blank after the ten digits
 
 @dataclass(frozen=True)
 class DataConfig:
-    train_strings: int = 40_000
+    train_strings: Annotated[int, checks.count] = 40_000
     """Training strings (from the training split's digits, less the validation digits)."""
-    val_strings: int = 2_000
+    val_strings: Annotated[int, checks.count] = 2_000
     """Validation strings, from held-out training digits."""
-    test_strings: int = 10_000
+    test_strings: Annotated[int, checks.count] = 10_000
     """Test strings, from the test split's digits."""
     digits: tuple[int, int] = (1, 8)
     """Fewest and most digits per string."""
-    height: int = 32
+    height: Annotated[int, checks.count] = 32
     """Canvas height (digits are 28 px, placed at random heights)."""
-    width: int = 224
+    width: Annotated[int, checks.count] = 224
     """Canvas width (8 digits at the widest spacing fit)."""
     spacing: tuple[int, int] = (16, 26)
     """Range of the distance (px) from one digit's left edge to the next one's."""
-    val_digits: int = 5_000
+    val_digits: Annotated[int, checks.count] = 5_000
     """Training digits held out for the validation strings."""
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    channels: tuple[int, ...] = (16, 32, 64)
+    channels: Annotated[tuple[int, ...], checks.count] = (16, 32, 64)
     """Channels of the conv layers (3x3, ReLU, max pool 2x2, 2x2, then 2x1)."""
-    hidden: int = 128
+    hidden: Annotated[int, checks.count] = 128
     """LSTM units per direction."""
 
 
 @dataclass(frozen=True)
 class TrainConfig(task.TrainConfig):
-    epochs: int = 2
+    epochs: Annotated[int, checks.count] = 2
     """Passes over the training strings."""
-    batch_size: int = 32
+    batch_size: Annotated[int, checks.count] = 32
     """Strings per step."""
     lr: float = 2e-3
     """Peak learning rate of Adam."""
-    warmup_steps: int = 200
+    warmup_steps: Annotated[int, checks.non_negative] = 200
     """Warm-up steps of the cosine schedule."""
 
 
@@ -82,7 +83,7 @@ class Config:
     train: TrainConfig = TrainConfig()
     seed: int = 0
     """Seed for the strings, the validation digits, initialisation and shuffling."""
-    synthetic: int = 0
+    synthetic: Annotated[int, checks.non_negative] = 0
     """Use N synthetic digit images instead of MNIST (smoke tests)."""
 
 
@@ -91,7 +92,7 @@ class Options(experiment.ReportOptions):
     classifier: str = "pretrained"
     """The segment-then-classify baseline's digit classifier: 'pretrained' (the shipped
     mnist_classifier) or a mnist_classifier run directory."""
-    beam_strings: int = 2_000
+    beam_strings: Annotated[int, checks.non_negative] = 2_000
     """Test strings also decoded by CTC beam search (width 8; it runs on the host)."""
 
 

@@ -14,13 +14,14 @@ test set is used once, for the final figures.
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import cli, experiment, plotting, pretrained, task, train
+from rnn_jax import checks, cli, experiment, plotting, pretrained, task, train
 from rnn_jax.data import mnist
 from rnn_jax.models import SequenceModel, count_params
 
@@ -31,29 +32,29 @@ EXPERIMENT = "mnist_classifier"
 class ModelConfig:
     cell: str = "lstm"
     """Recurrent cell: rnn (tanh), rnn_relu, lstm, gru or gru_reset_after."""
-    hidden: tuple[int, ...] = (128,)
+    hidden: Annotated[tuple[int, ...], checks.count] = (128,)
     """Hidden units of each recurrent layer; several values make a deep RNN."""
-    input_proj: int = 128
+    input_proj: Annotated[int, checks.non_negative] = 128
     """Width of the linear input layer (28 pixels -> N) before the RNN; 0 for none."""
-    dropout: float = 0.2
+    dropout: Annotated[float, checks.rate] = 0.2
     """Dropout between recurrent layers and before the head, while training."""
 
 
 @dataclass(frozen=True)
 class TrainConfig(task.TrainConfig):
-    epochs: int = 15
+    epochs: Annotated[int, checks.count] = 15
     """Passes over the training split."""
-    batch_size: int = 128
+    batch_size: Annotated[int, checks.count] = 128
     """Images per step."""
     lr: float = 2e-3
     """Peak learning rate of Adam."""
-    warmup_steps: int = 300
+    warmup_steps: Annotated[int, checks.non_negative] = 300
     """Warm-up steps of the cosine schedule."""
-    shift: int = 2
+    shift: Annotated[int, checks.non_negative] = 2
     """Augment training images by random translations of up to N pixels (0: none)."""
     epoch_per_call: bool = False
     """Run each epoch as one compiled function (lax.scan over its minibatches)."""
-    val_size: int = 5000
+    val_size: Annotated[int, checks.count] = 5000
     """Training images held out (fixed by the seed) to choose the model."""
 
 
@@ -65,7 +66,7 @@ class Config:
     train: TrainConfig = TrainConfig()
     seed: int = 0
     """Seed for initialisation, the validation split and shuffling."""
-    synthetic: int = 0
+    synthetic: Annotated[int, checks.non_negative] = 0
     """Use N synthetic images instead of MNIST (smoke tests)."""
 
 

@@ -19,12 +19,13 @@ halves are generated and scored by per-pixel MSE next to four baselines.
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax import cli, experiment, plotting, pretrained, sample, task
+from rnn_jax import checks, cli, experiment, plotting, pretrained, sample, task
 from rnn_jax.baselines import completion_baselines
 from rnn_jax.data import mnist
 from rnn_jax.errors import ConfigError
@@ -40,9 +41,9 @@ OBJECTIVES = ("next_row", "rollout", "both")
 class ModelConfig:
     cell: str = "lstm"
     """Recurrent cell: rnn, rnn_relu, lstm, gru or gru_reset_after."""
-    hidden: tuple[int, ...] = (128, 256)
+    hidden: Annotated[tuple[int, ...], checks.count] = (128, 256)
     """Hidden units of each recurrent layer (the course: 128 then 256; quick version: 10 10)."""
-    head: tuple[int, ...] = (100,)
+    head: Annotated[tuple[int, ...], checks.count] = (100,)
     """Hidden widths of the relu MLP between the last RNN output and the 28 pixels."""
     output: str = "sigmoid"
     """Output activation for the pixels in [0, 1]: sigmoid, or linear (the course's)."""
@@ -50,18 +51,18 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig(task.TrainConfig):
-    steps: int = 4000
+    steps: Annotated[int, checks.count] = 4000
     """Optimizer steps."""
-    batch_size: int = 64
+    batch_size: Annotated[int, checks.count] = 64
     """Images per step."""
     lr: float = 2e-3
     """Peak learning rate of Adam (the course: 5e-4, constant)."""
     objective: str = "rollout"
     """next_row (predict each next real row: the course's), rollout (the generated bottom
     half against the real one, backpropagated through the generation), or both (their sum)."""
-    eval_every: int = 500
+    eval_every: Annotated[int, checks.count] = 500
     """Steps between validation generations (checkpoint points)."""
-    val_size: int = 5000
+    val_size: Annotated[int, checks.count] = 5000
     """Training images held out (fixed by the seed); the first 1000 choose the checkpoint."""
 
 
@@ -75,7 +76,7 @@ class Config:
     train: TrainConfig = TrainConfig()
     seed: int = 0
     """Seed for initialisation, the validation split and shuffling."""
-    synthetic: int = 0
+    synthetic: Annotated[int, checks.non_negative] = 0
     """Use N synthetic images instead of MNIST (smoke tests)."""
 
 
@@ -274,7 +275,8 @@ def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
     elif not options.from_run:
         raise ConfigError("--generate needs --from RUN_DIR (a trained mnist_gen run)")
     else:
-        gen, folder = Generator.load(options.from_run), Path(options.from_run)
+        gen = Generator.load(options.from_run)
+        folder = experiment.report_folder(options.from_run, options.workdir)
     saved = make_task(gen.config, options)
     return experiment.report(saved, folder, gen.params, gen.step, gen.run.metrics)
 

@@ -22,13 +22,14 @@ the prediction of the repeated symbol.
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import batching, cli, experiment, plotting, task, train
+from rnn_jax import batching, checks, cli, experiment, plotting, task, train
 from rnn_jax.data import reber
 from rnn_jax.errors import ConfigError
 from rnn_jax.models import SequenceModel, count_params
@@ -42,11 +43,11 @@ BUCKET = 5  # inner lengths are reported in bins of this many symbols
 class DataConfig:
     lengths: tuple[int, int] = (5, 44)
     """Inner Reber string lengths (inclusive), uniform; every split draws from them."""
-    train_strings: int = 20_000
+    train_strings: Annotated[int, checks.count] = 20_000
     """Training strings."""
-    val_strings: int = 2_000
+    val_strings: Annotated[int, checks.count] = 2_000
     """Validation strings (choose the checkpoint)."""
-    test_strings: int = 10_000
+    test_strings: Annotated[int, checks.count] = 10_000
     """Test strings (reported by inner length)."""
 
 
@@ -54,16 +55,16 @@ class DataConfig:
 class ModelConfig:
     cell: str = "lstm"
     """Recurrent cell: rnn (tanh), rnn_relu, lstm, gru or gru_reset_after."""
-    hidden: tuple[int, ...] = (32,)
+    hidden: Annotated[tuple[int, ...], checks.count] = (32,)
     """Hidden units of each recurrent layer."""
 
 
 @dataclass(frozen=True)
 class TrainConfig(task.TrainConfig):
-    epochs: int = 20
+    epochs: Annotated[int, checks.count] = 20
     """Passes over the training strings (the prediction task needs about 40 to find the
     long-range memory at all)."""
-    batch_size: int = 64
+    batch_size: Annotated[int, checks.count] = 64
     """Strings per step."""
     lr: float = 2e-3
     """Peak learning rate of Adam (5e-3 stalls the tanh RNN on classification)."""

@@ -40,6 +40,7 @@ import tyro
 from rnn_jax import (
     baselines,
     batching,
+    checks,
     cli,
     detection,
     experiment,
@@ -59,18 +60,18 @@ EXPERIMENT = "signal_forecast"
 @dataclass(frozen=True)
 class DataConfig:
     path: str | None = None
-    """Signal file (.npy, .csv/.txt, .mat, .pkl); none: the synthetic rotating machine."""
+    """Signal file (.npy, .csv/.txt, .mat; never a pickle); none: the synthetic rotating machine."""
     variable: str | None = None
     """Variable to read from a .mat file (e.g. X097_DE_time)."""
-    rate: float = 12_000.0
+    rate: Annotated[float, checks.positive] = 12_000.0
     """Sample rate of the signal (Hz); CWRU's 12 kHz files and the synthetic machine: 12000."""
-    synthetic_samples: int = 60_000
+    synthetic_samples: Annotated[int, checks.count] = 60_000
     """Length of the synthetic signal (12 kHz, 1797 rpm, inner-race defect)."""
-    steps: int = 25
+    steps: Annotated[int, checks.count] = 25
     """Time steps per input window."""
-    features: int = 100
+    features: Annotated[int, checks.count] = 100
     """Samples per time step; also the forecast length."""
-    stride: int = 5
+    stride: Annotated[int, checks.count] = 5
     """Samples between the starts of consecutive windows."""
     split: tuple[float, float, float] = (0.7, 0.15, 0.15)
     """Fractions of the signal, in time order, for train, validation and test."""
@@ -86,27 +87,27 @@ class ModelConfig:
     on what it misses (LSTNet's autoregressive highway); course: the network alone."""
     cell: str = "lstm"
     """Recurrent cell: rnn, rnn_relu, lstm, gru or gru_reset_after."""
-    hidden: tuple[int, ...] = (100, 100)
+    hidden: Annotated[tuple[int, ...], checks.count] = (100, 100)
     """Hidden units of each recurrent layer."""
-    head: tuple[int, ...] = (100,)
+    head: Annotated[tuple[int, ...], checks.count] = (100,)
     """Hidden widths of the relu MLP head before the output layer."""
-    dropout: float = 0.0
+    dropout: Annotated[float, checks.rate] = 0.0
     """Dropout between recurrent layers and before the head, while training."""
 
 
 @dataclass(frozen=True)
 class TrainConfig(task.TrainConfig):
-    epochs: int = 30
+    epochs: Annotated[int, checks.count] = 30
     """Passes over the training windows."""
-    batch_size: int = 32
+    batch_size: Annotated[int, checks.count] = 32
     """Windows per step."""
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    recursive_windows: int = 25
+    recursive_windows: Annotated[int, checks.count] = 25
     """Windows generated recursively (each prediction appended as the newest step)."""
-    recursive_every: int = 100
+    recursive_every: Annotated[int, checks.count] = 100
     """Samples between the starts of the recursive test forecasts."""
 
 
@@ -127,7 +128,7 @@ class Options(experiment.RunOptions):
     detect: tuple[str, ...] = ()
     """Recordings to score for faults (FILE, or FILE.mat:VARIABLE): ROC-AUC against the
     healthy test windows, first alarm, figures."""
-    detect_rate: tuple[float, ...] = ()
+    detect_rate: Annotated[tuple[float, ...], checks.positive] = ()
     """Sample rate (Hz) of each --detect recording (default: --data.rate for all)."""
     resample: bool = False
     """Resample --detect recordings at another rate to --data.rate (scipy's
@@ -436,7 +437,8 @@ def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
         return experiment.run(make_task(config, options), options)
     run = experiment.load_run(options.from_run, EXPERIMENT)
     saved = make_task(run.typed(Config), options)
-    return experiment.report(saved, Path(options.from_run), run.params, run.step, run.metrics)
+    folder = experiment.report_folder(options.from_run, options.workdir)
+    return experiment.report(saved, folder, run.params, run.step, run.metrics)
 
 
 def summary(results: dict, run_dir: Path) -> str:

@@ -15,12 +15,13 @@ the generated ("creative") sequence from [27, 30] and beyond.
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax import cli, experiment, plotting, sample, task, train
+from rnn_jax import checks, cli, experiment, plotting, sample, task, train
 from rnn_jax.models import SequenceModel
 
 EXPERIMENT = "timeseries"
@@ -46,15 +47,15 @@ def random_windows(n: int, steps: int, t_range: tuple[float, float], seed: int):
 class ModelConfig:
     cell: str = "rnn_relu"
     """Recurrent cell: rnn (tanh), rnn_relu (the classic), lstm, gru or gru_reset_after."""
-    hidden: tuple[int, ...] = (100,)
+    hidden: Annotated[tuple[int, ...], checks.count] = (100,)
     """Hidden units per layer; 100 100 100 is the deep variant."""
 
 
 @dataclass(frozen=True)
 class TrainConfig(task.TrainConfig):
-    steps: int = 1500
+    steps: Annotated[int, checks.count] = 1500
     """Iterations (MSE printed every 100, like the course's log)."""
-    batch_size: int = 50
+    batch_size: Annotated[int, checks.count] = 50
     """Windows per iteration."""
     lr: float = 1e-3
     """Learning rate of Adam."""
@@ -62,7 +63,7 @@ class TrainConfig(task.TrainConfig):
     """Learning-rate schedule: constant (the course's), or cosine (warm-up, then decay to 0)."""
     clip_norm: float = 1.0
     """Clip gradients to this global norm (relu RNNs can explode); 0 disables."""
-    windows: int = 20_000
+    windows: Annotated[int, checks.count] = 20_000
     """Random training windows drawn once (batches are sampled from them)."""
 
 
@@ -72,9 +73,9 @@ class Config:
 
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
-    steps: int = 20
+    steps: Annotated[int, checks.count] = 20
     """Time steps per window."""
-    generate: int = 300
+    generate: Annotated[int, checks.count] = 300
     """Steps of the generated sequence, seeded with 20 real steps."""
     seed: int = 0
     """Seed for the windows, initialisation and shuffling."""

@@ -19,13 +19,14 @@ et al. 2015). Decoders are trained with teacher forcing and decode greedily.
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import batching, cells, cli, decode, experiment, plotting, stack, task, train
+from rnn_jax import batching, cells, checks, cli, decode, experiment, plotting, stack, task, train
 from rnn_jax.data import dates
 from rnn_jax.errors import ConfigError
 from rnn_jax.models import count_params
@@ -46,11 +47,11 @@ class DataConfig:
     """Years the dates are drawn from (inclusive)."""
     test_years: tuple[int, int] = (1995, 1999)
     """Years of the test dates only; no training or validation date is in them."""
-    train_dates: int = 40_000
+    train_dates: Annotated[int, checks.count] = 40_000
     """Training dates, each in a random format."""
-    val_dates: int = 2_000
+    val_dates: Annotated[int, checks.count] = 2_000
     """Validation dates (training years)."""
-    test_dates: int = 10_000
+    test_dates: Annotated[int, checks.count] = 10_000
     """Test dates (test years)."""
 
 
@@ -58,17 +59,17 @@ class DataConfig:
 class ModelConfig:
     kind: str = "attention"
     """attention (encoder-decoder with attention), encdec (one vector) or plain."""
-    hidden: int = 128
+    hidden: Annotated[int, checks.count] = 128
     """LSTM units of the encoder (each direction) and the decoder."""
-    embed: int = 32
+    embed: Annotated[int, checks.count] = 32
     """Character embedding size."""
 
 
 @dataclass(frozen=True)
 class TrainConfig(task.TrainConfig):
-    epochs: int = 6
+    epochs: Annotated[int, checks.count] = 6
     """Passes over the training dates."""
-    batch_size: int = 128
+    batch_size: Annotated[int, checks.count] = 128
     """Dates per step."""
     lr: float = 3e-3
     """Peak learning rate of Adam."""

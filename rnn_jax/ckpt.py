@@ -7,6 +7,7 @@ that looks finished. The manager keeps the latest ``keep`` checkpoints plus the
 best one by a validation metric.
 """
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 from rnn_jax.errors import UserError
+
+DIE_IN_SAVE = "RNN_JAX_DIE_IN_SAVE"  # tests: N kills the process inside its N-th save
 
 
 class CheckpointError(UserError, RuntimeError):
@@ -53,8 +56,11 @@ class Checkpoints:
                 )
             )
         options = ocp.CheckpointManagerOptions(
-            preservation_policy=pp.AnyPreservationPolicy(policies), create=True
+            preservation_policy=pp.AnyPreservationPolicy(policies),
+            create=True,
+            cleanup_tmp_directories=True,  # what an interrupted save left behind
         )
+        self.saves = 0
         self.manager = ocp.CheckpointManager(
             Path(directory).absolute(), options=options, item_names=("state", "meta")
         )
@@ -63,6 +69,9 @@ class Checkpoints:
         """Start an asynchronous save of ``state`` with JSON ``meta`` at ``step``."""
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         self.manager.save(step, args=args, metrics=metrics, force=True)
+        self.saves += 1
+        if os.environ.get(DIE_IN_SAVE) == str(self.saves):
+            os._exit(137)  # as kill -9 would, with the save's files half written
 
     def steps(self) -> list[int]:
         return list(self.manager.all_steps())

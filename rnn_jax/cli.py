@@ -4,11 +4,12 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import tyro
+from tqdm.auto import tqdm
 
-from rnn_jax import distributed, parallel
+from rnn_jax import checks, distributed, parallel
 from rnn_jax.errors import UserError
 
 C = TypeVar("C")
@@ -42,6 +43,11 @@ def run(
     where ``options.dist`` describes one (:func:`rnn_jax.distributed.initialize`).
     """
     config, options = parse(config_cls, options_cls, args)
+    try:
+        checks.validate(config)
+        checks.validate(options)
+    except UserError as err:
+        fail(err)
     parallel.split_cpu(getattr(getattr(config, "train", None), "devices", 1))
     try:
         distributed.initialize(getattr(options, "dist", distributed.DistOptions()))
@@ -49,5 +55,15 @@ def run(
     except UserError as err:
         if os.environ.get("RNN_JAX_DEBUG"):
             raise
-        print(f"error: {err}\n(set RNN_JAX_DEBUG=1 to see the traceback)", file=sys.stderr)
-        sys.exit(2)
+        fail(err, "\n(set RNN_JAX_DEBUG=1 to see the traceback)")
+
+
+def _bar_open() -> bool:
+    """Whether a progress bar still holds the terminal's current line."""
+    return bool(getattr(tqdm, "_instances", ()))
+
+
+def fail(err: Exception, hint: str = "") -> NoReturn:
+    """Print ``error: <message>`` on a line of its own (after any progress bar) and exit 2."""
+    print(f"\nerror: {err}{hint}" if _bar_open() else f"error: {err}{hint}", file=sys.stderr)
+    sys.exit(2)

@@ -13,9 +13,11 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
 import jax
 
+from rnn_jax import checks
 from rnn_jax.errors import ConfigError, UserError
 
 
@@ -23,15 +25,15 @@ from rnn_jax.errors import ConfigError, UserError
 class DistOptions:
     """How to join a multi-process run (``--dist.*``); none of it changes the result."""
 
-    coordinator: str | None = None
+    coordinator: Annotated[str | None, checks.address] = None
     """HOST:PORT of process 0, where the others join it (several processes or hosts)."""
-    num_processes: int | None = None
+    num_processes: Annotated[int | None, checks.count] = None
     """Processes in the run, all hosts together."""
-    process_id: int | None = None
+    process_id: Annotated[int | None, checks.non_negative] = None
     """This process's index, 0 .. num-processes - 1 (0 hosts the coordinator)."""
     auto: bool = False
     """Let jax.distributed detect the cluster instead (SLURM, Open MPI, Kubernetes)."""
-    timeout: int = 60
+    timeout: Annotated[int, checks.positive] = 60
     """Seconds to wait for every process to join, and without a heartbeat from one before
     the others stop."""
 

@@ -6,6 +6,7 @@ parameters, and :mod:`rnn_jax.pretrained` the same for shipped models.
 """
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -133,7 +134,27 @@ def run_or_report(
         raise ConfigError(f"--generate needs --from RUN_DIR (a trained {experiment} run)")
     saved = load_run(options.from_run, experiment)
     task = make_task(saved.typed(type(config)), options)
-    return report(task, Path(options.from_run), saved.params, saved.step, saved.metrics)
+    folder = report_folder(options.from_run, options.workdir)
+    return report(task, folder, saved.params, saved.step, saved.metrics)
+
+
+def report_folder(from_run: str | Path, workdir: str | None) -> Path:
+    """Where a report of the trained run ``from_run`` goes: ``workdir`` if given, else a new
+    ``from_run/reports/<time>/``; never a folder that already holds results.
+
+    Raises:
+      RunDirError: ``workdir`` holds a ``results.json`` (the run itself, or an earlier report).
+    """
+    folder = (
+        Path(workdir) if workdir else Path(from_run) / "reports" / time.strftime("%Y%m%d-%H%M%S")
+    )
+    if (folder / "results.json").is_file():
+        raise rundir.RunDirError(
+            f"{folder} already holds results; pass another --workdir (or none: the report then "
+            f"goes into a new folder under {Path(from_run) / 'reports'})"
+        )
+    (folder / "figures").mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def fit(task: Task, folder: Path, *, resume: bool, tensorboard: bool = False) -> Trained:
@@ -157,12 +178,11 @@ def fit(task: Task, folder: Path, *, resume: bool, tensorboard: bool = False) ->
     tx = cfg.train.optimizer(task.steps)
     ckpts = Checkpoints(folder / "ckpt", best_metric=task.best_metric, best_mode=task.mode)
     state = train.init_state(task.init(jax.random.PRNGKey(cfg.seed)), tx, cfg.seed)
-    start = 0
-    if resume:
-        start = ckpts.latest_step()
+    start = (ckpts.latest_step() if resume else None) or 0
+    if start:
         state, _ = ckpts.restore(start, state)
-        if writer:
-            print(f"resumed {folder} from step {start}")
+    if resume and writer:
+        print(f"resumed {folder} from step {start}" + ("" if start else " (no checkpoint yet)"))
     log = rundir.MetricsLog(
         folder / "metrics.jsonl",
         resume_step=start if resume else None,
@@ -252,7 +272,7 @@ def report(task: Task, folder: Path, params: Params, step: int, val: dict[str, f
         plotting.plot_curves(folder, list(task.curves), folder / "figures" / "curves.png")
     out = task.report(params, folder)
     results = {"best_step": step, "val": val, **out.results}
-    (folder / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    rundir.write_atomic(folder / "results.json", json.dumps(results, indent=2) + "\n")
     rundir.MetricsLog(folder / "metrics.jsonl").write(step, "test", out.test)
     print(out.summary)
     return results

@@ -137,8 +137,9 @@ def fit(
                 f"the members' latest checkpoints are at different steps {sorted(steps)}; "
                 "resume them one by one (python -m experiments.NAME --workdir RUN --resume)"
             )
-        start = steps.pop()
-        states = [c.restore(start, s)[0] for c, s in zip(ckpts, states)]
+        start = steps.pop() or 0  # None: they stopped before their first checkpoint
+        if start:
+            states = [c.restore(start, s)[0] for c, s in zip(ckpts, states)]
     logs = [
         rundir.MetricsLog(f / "metrics.jsonl", resume_step=start if resume else None)
         for f in folders

@@ -1,10 +1,12 @@
 """The optimizer every experiment trains with: Adam, a learning-rate schedule, clipping."""
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import jax.numpy as jnp
 import optax
 
+from rnn_jax import checks
 from rnn_jax.errors import ConfigError
 
 SCHEDULES = ("constant", "cosine")
@@ -71,13 +73,13 @@ def warmup_cosine(peak, warmup_steps, total_steps: int) -> optax.Schedule:
 class OptimConfig:
     """The optimizer settings shared by every experiment's ``train`` section (``--train.*``)."""
 
-    lr: float = 1e-3
+    lr: Annotated[float, checks.positive] = 1e-3
     """Peak learning rate of Adam."""
-    schedule: str = "cosine"
+    schedule: Annotated[str, checks.one_of(*SCHEDULES)] = "cosine"
     """Learning-rate schedule: constant, or cosine (linear warm-up, then decay to 0)."""
-    warmup_steps: int = 100
+    warmup_steps: Annotated[int, checks.non_negative] = 100
     """Warm-up steps of the cosine schedule."""
-    clip_norm: float = 1.0
+    clip_norm: Annotated[float, checks.non_negative] = 1.0
     """Clip gradients to this global norm; 0 disables."""
 
     def optimizer(self, total_steps: int) -> optax.GradientTransformation:

@@ -10,6 +10,7 @@ Layout of ``runs/<experiment>/<run-name>/``::
 
 import dataclasses
 import json
+import os
 import subprocess
 import time
 import typing
@@ -38,6 +39,25 @@ def git_commit() -> str | None:
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def checkpoint_steps(run_dir: str | Path) -> list[int]:
+    """The finished checkpoints' steps in ``run_dir/ckpt``. Orbax writes each step into a
+    temporary folder and renames it to the bare step number once complete, so a folder
+    left by an interrupted save (``<step>.orbax-checkpoint-tmp...``) is not one."""
+    folder = Path(run_dir) / "ckpt"
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and p.is_dir())
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so an interruption
+    leaves the old file or the new one, never a truncated one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def config_to_dict(config: Any) -> dict:
@@ -101,16 +121,15 @@ def prepare(
     (``model``), the git commit and the start time.
 
     Raises:
-      RunDirError: a fresh run into a directory that already holds checkpoints,
-        a resume of a directory with nothing to resume or of another experiment,
-        or a resume with different settings.
+      RunDirError: a fresh run into a directory that already holds a run (with
+        checkpoints, or stopped before its first), a resume of a directory without
+        ``config.json`` or of another experiment, or a resume with different settings.
+        A resume of a run that stopped before its first checkpoint starts it again.
     """
     run_dir = Path(run_dir)
-    has_ckpt = (run_dir / "ckpt").is_dir() and any((run_dir / "ckpt").iterdir())
+    has_ckpt = bool(checkpoint_steps(run_dir))
     if resume:
         saved = read_run(run_dir, experiment)["config"]
-        if not has_ckpt:
-            raise RunDirError(f"nothing to resume in {run_dir}: it has no checkpoint yet")
         mine = json.loads(json.dumps(config_to_dict(config)))  # tuples -> lists, as saved
         diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
         if diff:
@@ -124,6 +143,11 @@ def prepare(
             f"{run_dir} already holds checkpoints; pass --resume to continue it or choose "
             "another --workdir"
         )
+    if (run_dir / "config.json").is_file():
+        raise RunDirError(
+            f"{run_dir} holds a run that stopped before its first checkpoint; pass --resume to "
+            "start it again from step 0 with its saved settings, or choose another --workdir"
+        )
     if not write:
         return run_dir
     (run_dir / "figures").mkdir(parents=True, exist_ok=True)
@@ -135,8 +159,8 @@ def prepare(
         "git_commit": git_commit(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    (run_dir / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
     (run_dir / "metrics.jsonl").write_text("")
+    write_atomic(run_dir / "config.json", json.dumps(meta, indent=2) + "\n")
     return run_dir
 
 

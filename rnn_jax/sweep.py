@@ -245,13 +245,13 @@ def prepare(folder: str | Path, experiment: str, axes: list[Axis]) -> Path:
 
 def status(run_dir: Path) -> str:
     """``"done"`` (results written), ``"failed"`` (``failed.json``: it diverged or its
-    settings do not work), ``"partial"`` (checkpoints to resume) or ``"new"``."""
+    settings do not work), ``"partial"`` (started: resumed from its last checkpoint, or from
+    step 0 when it stopped before the first) or ``"new"``."""
     if (run_dir / "results.json").is_file():
         return "done"
     if (run_dir / "failed.json").is_file():
         return "failed"
-    ckpt = run_dir / "ckpt"
-    return "partial" if ckpt.is_dir() and any(ckpt.iterdir()) else "new"
+    return "partial" if (run_dir / "config.json").is_file() else "new"
 
 
 def _members(folder: Path) -> list[tuple[Assignment, Path]]:

@@ -10,10 +10,11 @@ learning curves, ``results.json`` and the test row of ``metrics.jsonl``.
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import numpy as np
 
+from rnn_jax import checks
 from rnn_jax.errors import ConfigError
 from rnn_jax.models import SequenceModel
 from rnn_jax.optim import OptimConfig
@@ -27,7 +28,7 @@ MODES = ("max", "min")
 class TrainConfig(OptimConfig):
     """The shared part of every experiment's ``train`` section: the optimizer and devices."""
 
-    devices: int = 1
+    devices: Annotated[int, checks.count] = 1
     """Split each batch over N devices (data parallel); on a CPU, N devices of one core
     each."""
 

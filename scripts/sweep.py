@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_jax import distributed, experiment, members, parallel, plotting, rundir, sweep
+from rnn_jax import checks, distributed, experiment, members, parallel, plotting, rundir, sweep
 from rnn_jax.errors import ConfigError, UserError
 
 EXPERIMENTS = (
@@ -63,7 +63,13 @@ def run_sweep(args: argparse.Namespace) -> Path:
     module = importlib.import_module(f"experiments.{args.experiment}")
     axes = [sweep.parse_axis(spec, module.Config) for spec in args.set]
     members = sweep.expand(axes)
+    for assignment in members:  # every member's settings, before any of them trains
+        checks.validate(sweep.apply(module.Config(), assignment))
+    if args.devices is not None and args.devices < 1:
+        raise UserError(f"--devices must be >= 1, got {args.devices}")
     name = args.name or "_".join(a.path.rsplit(".", 1)[-1] for a in axes)
+    if Path(name).name != name or name in ("", ".", ".."):
+        raise UserError(f"--name {name!r} must be a plain folder name inside --root, not a path")
     folder = sweep.prepare(Path(args.root) / name, args.experiment, axes)
     options_cls = getattr(module, "Options", None) or module.experiment.RunOptions
     extra = {"data_dir": args.data_dir} if args.data_dir else {}
@@ -278,6 +284,14 @@ def main(argv: list[str] | None = None) -> None:
                 )
             else:
                 collect(folder)
+            failed = sorted(p.parent.name for p in folder.glob("*/failed.json"))
+            if failed:
+                print(
+                    f"error: {len(failed)} run(s) of the sweep failed: {', '.join(failed)} (each "
+                    "run's failed.json says why; delete its folder to try it again)",
+                    file=sys.stderr,
+                )
+                sys.exit(1)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -64,9 +64,14 @@ def test_cli_tiny_run_then_report_and_load(tmp_path, capsys):
     for name in ("accuracy_by_length.png", "test_strings.png", "curves.png"):
         assert (run / "figures" / name).stat().st_size > 1000
 
-    crnn.main(["--generate", "--from", str(run), "--beam-strings", "0"])
-    again = json.loads((run / "results.json").read_text())
+    report = tmp_path / "report"
+    crnn.main(["--generate", "--from", str(run), "--beam-strings", "0", "--workdir", str(report)])
+    again = json.loads((report / "results.json").read_text())
     assert again["greedy"] == results["greedy"] and "beam8" not in again
+    assert json.loads((run / "results.json").read_text()) == results  # the run's own, kept
+    with pytest.raises(SystemExit) as stop:  # never over a folder's results
+        crnn.main(["--generate", "--from", str(run), "--workdir", str(run)])
+    assert stop.value.code == 2
     reader = crnn.StringReader.load(run)
     images = crnn.make_strings(reader.config, None)[0]["test"].images[:3]
     assert len(reader.predict(images)) == 3

@@ -23,14 +23,54 @@ def test_each_format_loads_the_same_signal(tmp_path, wave):
     np.savetxt(tmp_path / "s.csv", wave[:, None], delimiter=",")
     np.savetxt(tmp_path / "s.txt", wave)
     savemat(tmp_path / "s.mat", {"X097_DE_time": wave[:, None].astype(np.float64), "RPM": 1796})
-    with (tmp_path / "s.pkl").open("wb") as f:
-        pickle.dump(wave.tolist(), f)
-    for name in ("s.npy", "s.csv", "s.txt", "s.pkl"):
+    for name in ("s.npy", "s.csv", "s.txt"):
         got = signals.load_signal(tmp_path / name)
         assert got.dtype == np.float32 and got.shape == (500,)
         np.testing.assert_allclose(got, wave, rtol=1e-6, atol=1e-6)
     got = signals.load_signal(tmp_path / "s.mat", "X097_DE_time")
     np.testing.assert_allclose(got, wave, rtol=1e-6)
+
+
+class RunsCode:
+    def __reduce__(self):  # unpickling this would run os.system
+        import os
+
+        return os.system, ("touch ran",)
+
+
+def test_no_data_file_can_run_code(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.pkl").write_bytes(pickle.dumps(RunsCode()))
+    np.save(tmp_path / "s.npy", np.array([RunsCode()], dtype=object), allow_pickle=True)
+    with pytest.raises(SignalError, match="is a pickle, which can run code"):
+        signals.load_signal(tmp_path / "s.pkl")
+    with pytest.raises(SignalError, match="cannot be read as a NumPy .npy array"):
+        signals.load_signal(tmp_path / "s.npy")
+    assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("text.npy", b"1,2,3\n", "cannot be read as a NumPy .npy array"),
+        ("empty.npy", b"", "cannot be read as a NumPy .npy array"),
+        ("words.csv", b"a,b\nc,d\n", "cannot be read as numbers separated by commas"),
+        ("junk.mat", b"not matlab", "cannot be read as a MATLAB .mat file"),
+    ],
+)
+def test_files_their_parser_cannot_read_are_one_clear_error(tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(SignalError, match=message) as err:
+        signals.load_signal(tmp_path / name)
+    assert "\n" not in str(err.value) and name in str(err.value)
+
+
+def test_a_truncated_npy_is_one_clear_error(tmp_path, wave):
+    np.save(tmp_path / "s.npy", wave)
+    data = (tmp_path / "s.npy").read_bytes()
+    (tmp_path / "s.npy").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SignalError, match="cannot be read as a NumPy .npy array"):
+        signals.load_signal(tmp_path / "s.npy")
 
 
 def test_bad_inputs_raise_clear_errors(tmp_path, wave):

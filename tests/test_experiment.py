@@ -1,6 +1,9 @@
 """The run shell: a toy task trained, resumed, split over devices, diverged, and loaded back."""
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import jax
@@ -8,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import batching, experiment, rundir, task, train
+from rnn_jax import batching, ckpt, experiment, rundir, task, train
 from rnn_jax.errors import DivergedError
 
 
@@ -147,3 +150,36 @@ def test_params_that_do_not_fit_are_a_clear_error():
     with pytest.raises(experiment.ParamsMismatchError, match=r"\['rnn'\]\[0\]\['wx'\]"):
         experiment.check_params({"rnn": [{"wx": np.zeros((3, 8), np.float32)}]}, like, "x")
     experiment.check_params({"rnn": [{"wx": np.zeros((2, 8), np.float32)}]}, like, "x")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("die_in_save", [1, 2])
+def test_killed_inside_a_checkpoint_write_resumes_to_the_uninterrupted_run(tmp_path, die_in_save):
+    """kill -9 (injected) while the first or the second checkpoint is half written: the
+    folder left behind is no checkpoint, a fresh run there is refused with the way on,
+    and --resume finishes with exactly the parameters of a run never stopped."""
+    command = [sys.executable, "-m", "experiments.timeseries", "--train.steps", "250",
+               "--model.hidden", "16", "--generate", "10"]  # fmt: skip
+
+    def run(folder, *extra, env=None):
+        return subprocess.run(
+            [*command, "--workdir", str(folder), *extra],
+            capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300,
+        )  # fmt: skip
+
+    broken = tmp_path / "broken"
+    killed = run(broken, env={ckpt.DIE_IN_SAVE: str(die_in_save)})
+    assert killed.returncode == 137, killed.stderr
+    assert any(".orbax-checkpoint-tmp" in p.name for p in (broken / "ckpt").iterdir())
+    assert len(rundir.checkpoint_steps(broken)) == die_in_save - 1
+    fresh = run(broken)
+    assert fresh.returncode == 2 and "--resume" in fresh.stderr.splitlines()[0]
+    resumed = run(broken, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert not any(".orbax-checkpoint-tmp" in p.name for p in (broken / "ckpt").iterdir())
+    assert run(tmp_path / "whole").returncode == 0
+    a = experiment.load_run(broken, "timeseries", which="latest")
+    b = experiment.load_run(tmp_path / "whole", "timeseries", which="latest")
+    assert a.step == b.step == 250
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+        np.testing.assert_array_equal(x, y)

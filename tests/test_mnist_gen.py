@@ -84,9 +84,11 @@ def test_cli_tiny_run_then_generate_from_it(tmp_path, run_cli):
     assert (run / "figures" / "completions.png").stat().st_size > 1000
     assert (run / "figures" / "curves.png").is_file()
 
-    again = run_cli("--from", str(run), "--generate")
+    again = run_cli("--from", str(run), "--generate")  # into a new folder of the run's
     assert again.returncode == 0, again.stderr[-2000:]
-    second = json.loads((run / "results.json").read_text())
+    (report,) = (run / "reports").iterdir()
+    second = json.loads((report / "results.json").read_text())
+    assert json.loads((run / "results.json").read_text()) == first
     assert second["test_bottom_mse"]["model"] == pytest.approx(first["test_bottom_mse"]["model"])
 
     gen = mg.Generator.load(run)

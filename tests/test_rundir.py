@@ -31,9 +31,13 @@ def test_prepare_writes_config_and_guards_reuse(tmp_path):
     run = rundir.prepare(tmp_path / "r", "exp", Conf(), resume=False)
     saved = json.loads((run / "config.json").read_text())
     assert saved["experiment"] == "exp" and saved["config"]["inner"]["hidden"] == [4]
-    with pytest.raises(rundir.RunDirError, match="nothing to resume"):
-        rundir.prepare(run, "exp", Conf(), resume=True)
+    with pytest.raises(rundir.RunDirError, match="stopped before its first checkpoint; pass"):
+        rundir.prepare(run, "exp", Conf(), resume=False)
+    (run / "ckpt" / "10.orbax-checkpoint-tmp-1765000000").mkdir(parents=True)  # a save cut off
+    assert rundir.checkpoint_steps(run) == []
+    assert rundir.prepare(run, "exp", Conf(), resume=True) == run  # starts again from step 0
     (run / "ckpt" / "10").mkdir(parents=True)
+    assert rundir.checkpoint_steps(run) == [10]
     with pytest.raises(rundir.RunDirError, match="already holds checkpoints; pass --resume"):
         rundir.prepare(run, "exp", Conf(), resume=False)
     with pytest.raises(rundir.RunDirError, match="holds a run of experiment 'exp', not 'other'"):
@@ -46,6 +50,15 @@ def test_prepare_writes_config_and_guards_reuse(tmp_path):
 def test_read_run_of_a_plain_folder_is_a_clear_error(tmp_path):
     with pytest.raises(rundir.RunDirError, match="not a run directory"):
         rundir.read_run(tmp_path, "exp")
+    with pytest.raises(rundir.RunDirError, match="not a run directory"):
+        rundir.prepare(tmp_path / "never", "exp", Conf(), resume=True)
+
+
+def test_write_atomic_replaces_whole_files(tmp_path):
+    rundir.write_atomic(tmp_path / "a.json", "old")
+    rundir.write_atomic(tmp_path / "a.json", "new")
+    assert (tmp_path / "a.json").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
 
 def test_metrics_log_rows_and_resume_truncation(tmp_path):

@@ -111,14 +111,9 @@ def test_cli_tiny_runs_forecast_and_detect(tmp_path, run_cli, capsys):
     assert "is sampled at 24000 Hz but the model at 12000 Hz; pass --resample" in (
         capsys.readouterr().err
     )
-    (run / "results.json").unlink()
-    sf.main([*again, "--resample"])
-    assert (
-        "fault"
-        in json.loads((run / "results.json").read_text())["detect"]["own scale"]["model"][
-            "recordings"
-        ]
-    )
+    sf.main([*again, "--resample", "--workdir", str(tmp_path / "report")])
+    detect = json.loads((tmp_path / "report" / "results.json").read_text())["detect"]
+    assert "fault" in detect["own scale"]["model"]["recordings"]
 
 
 def test_cli_bad_signal_files(tmp_path, run_cli):

@@ -131,7 +131,8 @@ def test_tiny_sweep_through_the_cli(tmp_path, capsys):
         "--name", "tiny", "--root", str(tmp_path),
     ]  # fmt: skip
     out = run_sweep(*args)
-    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.returncode == 1, out.stderr[-2000:]  # some members failed: named, not exit 0
+    assert "error: 4 run(s) of the sweep failed: hidden=4,seed=0,steps=20,lr=1e+30" in out.stderr
     folder = tmp_path / "tiny"
     assert "8 runs of timeseries, 2 program(s)" in out.stdout
     assert "group 1: hidden=4,steps=20: 4 member(s)" in out.stdout
@@ -152,7 +153,7 @@ def test_tiny_sweep_through_the_cli(tmp_path, capsys):
 
     (member / "results.json").unlink()  # as if interrupted after its last checkpoint
     again = run_sweep(*args)
-    assert again.returncode == 0 and again.stdout.count("done, skipped") == 3
+    assert again.returncode == 1 and again.stdout.count("done, skipped") == 3
     assert again.stdout.count("failed before, skipped") == 4
     assert f"{member.name}: resuming" in again.stdout and (member / "results.json").is_file()
     # Bad input stops before anything trains; in this process, to spare the start-ups.
@@ -164,6 +165,9 @@ def test_tiny_sweep_through_the_cli(tmp_path, capsys):
         (["--file", str(tmp_path / "other.toml")], "holds a sweep of timeseries over"),
         (["timeseries", "--set", "model.hiden=4"], "model has no setting 'hiden'"),
         (["nope", "--set", "seed=0:2"], "unknown experiment 'nope'"),
+        (["timeseries", "--set", "train.lr=1e-3,-1"], "--train.lr must be > 0, got -1.0"),
+        (["timeseries", "--set", "seed=0:2", "--devices", "0"], "--devices must be >= 1"),
+        (["timeseries", "--set", "seed=0:2", "--name", "../../x"], "must be a plain folder"),
     ]:
         with pytest.raises(SystemExit) as stop:
             sweep_cli.main([*argv, "--root", str(tmp_path)])

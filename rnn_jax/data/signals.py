@@ -5,7 +5,6 @@ consecutive samples (25 x 100 = 2,500) and a target of the next ``features``
 samples (100); window ``i`` starts at sample ``stride * i``.
 """
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 
 from rnn_jax.errors import UserError
 
-FORMATS = (".npy", ".csv", ".txt", ".mat", ".pkl")
+FORMATS = (".npy", ".csv", ".txt", ".mat")  # never pickle: opening one can run code
 
 
 class SignalError(UserError, ValueError):
@@ -21,7 +20,10 @@ class SignalError(UserError, ValueError):
 
 
 def load_signal(path: str | Path, variable: str | None = None) -> np.ndarray:
-    """A 1-D float32 signal from ``.npy``, ``.csv``/``.txt``, ``.mat`` or ``.pkl``.
+    """A 1-D float32 signal from ``.npy``, ``.csv``/``.txt`` or ``.mat``.
+
+    Each format is parsed by its library, never by ``pickle`` (a pickled file can
+    run code when it is opened): ``.npy`` files that hold Python objects are refused.
 
     Args:
       path: the file.
@@ -29,24 +31,40 @@ def load_signal(path: str | Path, variable: str | None = None) -> np.ndarray:
         optional when the file holds exactly one numeric array.
 
     Raises:
-      SignalError: missing file, unknown format, missing ``.mat`` variable, an
-        array that is not 1-D (a single row or column is accepted), or NaN/Inf.
+      SignalError: missing file, unknown or unsafe format, a file its format's parser
+        cannot read, missing ``.mat`` variable, an array that is not 1-D (a single row
+        or column is accepted), or NaN/Inf.
     """
     path = Path(path)
     if not path.is_file():
         raise SignalError(f"signal file {path} does not exist")
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        data = np.load(path, allow_pickle=False)
-    elif suffix in (".csv", ".txt"):
-        data = np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=1)
-    elif suffix == ".mat":
-        data = _load_mat(path, variable)
-    elif suffix == ".pkl":
-        with path.open("rb") as f:
-            data = np.asarray(pickle.load(f))
-    else:
+    if suffix in (".pkl", ".pickle"):
+        raise SignalError(
+            f"{path} is a pickle, which can run code when opened, so it is not read; convert it "
+            "once where you trust it (np.save('signal.npy', np.asarray(pickle.load(f)))) and "
+            "pass the .npy"
+        )
+    if suffix not in FORMATS:
         raise SignalError(f"unknown signal format {suffix!r} of {path}; use one of {FORMATS}")
+    try:
+        if suffix == ".npy":
+            data = np.load(path, allow_pickle=False)
+        elif suffix in (".csv", ".txt"):
+            data = np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=1)
+        else:
+            data = _load_mat(path, variable)
+    except SignalError:
+        raise
+    except Exception as err:  # each parser has its own errors; all mean "not this format"
+        expected = {
+            ".npy": "a NumPy .npy array of numbers (np.save)",
+            ".csv": "numbers separated by commas",
+            ".txt": "numbers separated by spaces",
+            ".mat": "a MATLAB .mat file",
+        }[suffix]
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SignalError(f"{path} cannot be read as {expected} ({reason})") from err
     data = np.asarray(data)
     if data.ndim == 2 and 1 in data.shape:
         data = data.reshape(-1)
