@@ -62,7 +62,12 @@ class Checkpoints:
         )
         self.saves = 0
         self.manager = ocp.CheckpointManager(
-            Path(directory).absolute(), options=options, item_names=("state", "meta")
+            Path(directory).absolute(),
+            options=options,
+            item_handlers={
+                "state": ocp.StandardCheckpointHandler(),
+                "meta": ocp.JsonCheckpointHandler(),
+            },
         )
 
     def save(self, step: int, state: Any, meta: dict, metrics: dict[str, float] | None = None):
@@ -96,9 +101,14 @@ class Checkpoints:
         """Restore ``(state, meta)`` at ``step`` into the structure of ``target``.
 
         ``target`` may be abstract (``jax.eval_shape`` of the init function), or
-        ``None``: the state as saved, as nested dicts and lists of arrays.
+        ``None``: the state as saved, as nested dicts and lists of arrays, on this
+        process's first device whatever topology saved it (a run of several processes
+        or devices loads in one).
         """
-        abstract = None if target is None else jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        if target is None:
+            abstract = self._local_target(step)
+        else:
+            abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         out = self._restore(
             step,
             ocp.args.Composite(
@@ -106,6 +116,18 @@ class Checkpoints:
             ),
         )
         return out["state"], out["meta"]
+
+    def _local_target(self, step: int) -> Any:
+        """The saved state's structure, every array placed on this process's first device."""
+        self.manager.wait_until_finished()
+        if step not in self.steps():
+            return None  # _restore says so
+        tree = self.manager.item_metadata(step)["state"]
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        return jax.tree.map(
+            lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+            getattr(tree, "tree", tree),
+        )
 
     def _restore(self, step: int, args):
         self.manager.wait_until_finished()
@@ -119,8 +141,9 @@ class Checkpoints:
         except Exception as err:  # orbax raises many kinds; all mean "unreadable"
             raise CheckpointError(
                 f"checkpoint {self.manager.directory}/{step} cannot be read ({type(err).__name__}: "
-                f"{err}); it may be corrupt or from a different model configuration. Delete "
-                "that step's folder to fall back to an earlier one, or start a new run."
+                f"{err}); it may be corrupt or from a different model configuration. If it is "
+                "corrupt, move that step's folder out of ckpt/ to resume from an earlier step, "
+                "or start a new run."
             ) from err
 
     def close(self):

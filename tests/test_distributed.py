@@ -107,6 +107,10 @@ def test_two_processes_equal_one_process(tmp_path, one_process):
     for x, y in zip(params(tmp_path / "out", 0), params(tmp_path / "out", 1)):
         np.testing.assert_array_equal(x, y)  # every process holds the same parameters
     assert_close(params(tmp_path / "out"), params(one_process / "out"))
+    # Saved by two processes, loaded by this one on one device: the same parameters.
+    loaded = experiment.load_run(tmp_path / "run", "timeseries", which="latest")
+    for x, y in zip(jax.tree.leaves(loaded.params), params(tmp_path / "out")):
+        np.testing.assert_array_equal(np.asarray(x), y)
     mine, alone = losses(tmp_path / "run"), losses(one_process / "run")
     assert len(mine) == len(alone) > 1  # process 0 alone wrote the metrics
     np.testing.assert_allclose(mine, alone, rtol=1e-5)
