@@ -327,6 +327,7 @@ def summary(results: dict, figures: Path) -> str:
 def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
     """Train the reader and report it on the test strings; with ``--generate --from RUN``,
     report a trained run (its saved settings, not the flags')."""
+    pretrained.digit_classifier(options.classifier)  # fails now, not after training
     return experiment.run_or_report(make_task, config, options, EXPERIMENT)
 
 

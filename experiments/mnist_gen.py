@@ -266,6 +266,8 @@ def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
     ``--pretrained``, evaluate a trained one (its saved settings, not the flags')."""
     if options.generate and options.pretrained:
         raise ConfigError("pass --generate --from RUN_DIR or --pretrained, not both")
+    if options.classifier:
+        pretrained.digit_classifier(options.classifier)  # fails now, not after training
     if not (options.generate or options.pretrained):
         return experiment.run(make_task(config, options), options)
     if options.pretrained:

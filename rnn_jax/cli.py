@@ -56,6 +56,15 @@ def run(
         if os.environ.get("RNN_JAX_DEBUG"):
             raise
         fail(err, "\n(set RNN_JAX_DEBUG=1 to see the traceback)")
+    except OSError as err:  # the file system: a workdir that is a file, read-only, full
+        if os.environ.get("RNN_JAX_DEBUG"):
+            raise
+        where = f": {err.filename}" if err.filename else ""
+        fail(
+            f"{err.strerror or err}{where}; fix the folder (or free space) and run again "
+            "(--resume continues a run that has started)",
+            code=3,
+        )
 
 
 def _bar_open() -> bool:
@@ -63,7 +72,8 @@ def _bar_open() -> bool:
     return bool(getattr(tqdm, "_instances", ()))
 
 
-def fail(err: Exception, hint: str = "") -> NoReturn:
-    """Print ``error: <message>`` on a line of its own (after any progress bar) and exit 2."""
+def fail(err: Exception | str, hint: str = "", code: int = 2) -> NoReturn:
+    """Print ``error: <message>`` on a line of its own (after any progress bar) and exit with
+    ``code``: 2 for bad input, 3 for a fault of the machine (the file system)."""
     print(f"\nerror: {err}{hint}" if _bar_open() else f"error: {err}{hint}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(code)

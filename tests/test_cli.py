@@ -36,12 +36,13 @@ OWN = [
 ]
 
 
-def assert_one_error_line(module: str, args: list[str], message: str, capsys) -> None:
+def assert_one_error_line(module: str, args: list[str], message: str, capsys, lines=1) -> None:
+    """Exit 2 with ``error: ...message...`` (and, past the checks, the traceback hint)."""
     with pytest.raises(SystemExit) as stop:
         importlib.import_module(f"experiments.{module}").main(args)
     err = capsys.readouterr().err
     assert stop.value.code == 2, err
-    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert err.startswith("error: ") and err.count("\n") == lines and message in err, err
 
 
 @pytest.mark.parametrize("module", EXPERIMENTS)
@@ -78,3 +79,26 @@ def test_checks_read_through_sections_and_keep_a_base_class_constraint():
         checks.validate(Outer(inner=Child(size=0)))
     with pytest.raises(ConfigError, match=r"^each of --sizes must be >= 1, got 1 0$"):
         checks.validate(Outer(sizes=(1, 0)))
+
+
+def test_a_workdir_that_is_a_file_is_one_error_line(tmp_path, capsys):
+    (tmp_path / "taken").write_text("not a folder")
+    with pytest.raises(SystemExit) as stop:
+        importlib.import_module("experiments.timeseries").main(
+            ["--train.steps", "2", "--workdir", str(tmp_path / "taken")]
+        )
+    err = capsys.readouterr().err
+    assert stop.value.code == 3 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert str(tmp_path / "taken") in err and "--resume" in err
+
+
+@pytest.mark.parametrize("module", ["mnist_gen", "crnn"])
+def test_a_missing_classifier_is_named_before_training(module, tmp_path, capsys):
+    assert_one_error_line(
+        module,
+        ["--classifier", str(tmp_path / "nope"), "--workdir", str(tmp_path / "run")],
+        "is not a run directory",
+        capsys,
+        lines=2,
+    )
+    assert not (tmp_path / "run").exists()  # nothing started

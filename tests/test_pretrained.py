@@ -77,6 +77,13 @@ def test_mismatched_weights_are_a_clear_error(tmp_path):
         mnist_classifier.Classifier(pretrained.load("mnist_classifier", folder=tmp_path))
 
 
+def test_a_truncated_card_is_a_clear_error(tmp_path):
+    text = (pretrained.FOLDER / "mnist_classifier.json").read_text()
+    (tmp_path / "mnist_classifier.json").write_text(text[: len(text) // 2])
+    with pytest.raises(pretrained.PretrainedError, match="is not valid JSON .*truncated"):
+        pretrained.load("mnist_classifier", folder=tmp_path)
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_files_match_their_checksums_and_models(name):
     card = pretrained.card(name)

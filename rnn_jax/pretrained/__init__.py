@@ -104,7 +104,13 @@ def card(name: str, folder: str | Path = FOLDER) -> dict:
     if not path.is_file():
         known = sorted(p.stem for p in Path(folder).glob("*.json"))
         raise PretrainedError(f"no pretrained model {name!r} in {folder}; shipped: {known}")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise PretrainedError(
+            f"{path} is not valid JSON ({err.msg} at line {err.lineno}; truncated?); reinstall "
+            "the package, or export the model again from its run"
+        ) from err
 
 
 def load(name: str, folder: str | Path = FOLDER) -> TrainedRun:
