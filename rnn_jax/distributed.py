@@ -94,6 +94,12 @@ def initialize(options: DistOptions) -> None:
             "anything, with the same --dist.coordinator and --dist.num-processes everywhere"
         ) from err
     except Exception as err:  # the coordination service reports as XlaRuntimeError
+        if options.auto:
+            raise UserError(
+                f"--dist.auto found no cluster to join ({type(err).__name__}: "
+                f"{str(err).splitlines()[0][:160]}); outside SLURM, Open MPI or Kubernetes pass "
+                "--dist.coordinator, --dist.num-processes and --dist.process-id"
+            ) from err
         raise UserError(
             f"process {options.process_id} could not join the run at {options.coordinator} "
             f"within {options.timeout} s ({type(err).__name__}): are all "

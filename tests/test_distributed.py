@@ -204,3 +204,13 @@ def test_bad_settings_are_clear_errors():
         distributed.share(3, distributed.DistOptions(process_id=0))
     with pytest.raises(UserError, match="no coordinator at 127.0.0.1"):
         distributed.wait_for("127.0.0.1", free_port(), timeout=0.5)
+
+
+def test_auto_outside_a_cluster_is_one_clear_error(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "OMPI_"))}
+    out = subprocess.run(
+        [*timeseries(tmp_path / "run", 1, 0)[0], "--dist.auto"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.startswith("error: --dist.auto found no cluster to join")
