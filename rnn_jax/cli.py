@@ -1,7 +1,10 @@
 """Command-line entry points: flags from config dataclasses, clean errors for bad input."""
 
+import contextlib
 import dataclasses
+import io
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Annotated, NoReturn, TypeVar
@@ -25,8 +28,25 @@ def parse(config_cls: type[C], options_cls: type[O], args: list[str] | None = No
         for name, cls in (("config", config_cls), ("options", options_cls))
     ]
     flags = dataclasses.make_dataclass("Flags", fields, frozen=True)
-    parsed = tyro.cli(flags, args=args, description=config_cls.__doc__)
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            parsed = tyro.cli(flags, args=args, description=config_cls.__doc__)
+    except SystemExit as stop:
+        if stop.code:
+            fail(parse_error(said.getvalue()))
+        raise
     return parsed.config, parsed.options
+
+
+def parse_error(box: str) -> str:
+    """tyro's boxed parse error as one line: what is wrong and the closest valid flag."""
+    lines = [line.strip(" │╭╮╰╯─") for line in box.splitlines()]
+    lines = [line.strip() for line in lines if line.strip()]
+    what = next((line for line in lines if ":" in line and "helptext" not in line), box.strip())
+    close = [line.split()[0] for line in lines if re.match(r"--[a-z]", line)]
+    hint = f"; did you mean {close[0]}?" if close and "Unrecognized" in what else ""
+    return f"{what}{hint} (--help lists every flag)"
 
 
 def run(

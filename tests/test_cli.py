@@ -20,6 +20,12 @@ EVERY = [
     ("--dist.num-processes", "0", "--dist.num-processes must be >= 1"),
 ]
 OWN = [
+    (
+        "timeseries",
+        ["--train.lrr", "3"],
+        "Unrecognized options: --train.lrr, 3; did you mean --train.lr?",
+    ),
+    ("video", ["--train.lr", "abc"], "Error parsing --train.lr: could not convert string to float"),
     ("mnist_gen", ["--train.eval-every", "0"], "--train.eval-every must be >= 1, got 0"),
     ("mnist_gen", ["--train.val-size", "0"], "--train.val-size must be >= 1"),
     ("signal_forecast", ["--data.stride", "0"], "--data.stride must be >= 1, got 0"),
