@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rnn_jax.data import mnist
+from rnn_jax.errors import ConfigError
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
 
@@ -68,3 +69,13 @@ def test_real_files_through_tfds_manual_dir(tfds_dir):
     assert data["test_images"].shape == (10000, 28, 28)
     assert data["train_images"].dtype == np.uint8 and data["test_labels"].dtype == np.int32
     assert np.bincount(data["test_labels"]).tolist()[:3] == [980, 1135, 1032]
+
+
+def test_a_validation_split_over_a_fifth_of_real_data_is_refused(monkeypatch):
+    images, labels = mnist.synthetic(1000)
+    fake = {"train_images": images, "train_labels": labels}
+    monkeypatch.setattr(mnist, "load", lambda data_dir: {**fake, "test_images": images[:10],
+                                                         "test_labels": labels[:10]})  # fmt: skip
+    assert len(mnist.splits("dir", val_size=200, seed=0)["val"]["label"]) == 200
+    with pytest.raises(ConfigError, match="more than a fifth of the 1000 training images"):
+        mnist.splits("dir", val_size=201, seed=0)

@@ -151,8 +151,9 @@ def splits(
 ) -> dict[str, dict[str, np.ndarray]]:
     """``{"train", "val", "test"}`` splits of ``{"image", "label"}`` arrays.
 
-    The validation split is a fixed, seeded hold-out of the training set (at most
-    a fifth of it). With ``synthetic_size`` the data are :func:`synthetic` instead.
+    The validation split is a fixed, seeded hold-out of the training set, at most a
+    fifth of it (more is a :class:`ConfigError`). With ``synthetic_size`` the data are
+    :func:`synthetic` instead, and the hold-out is cut to a fifth of them.
     """
     if synthetic_size:
         images, labels = synthetic(synthetic_size, seed=seed)
@@ -161,7 +162,13 @@ def splits(
         raw = load(data_dir)
         images, labels = raw["train_images"], raw["train_labels"]
         test_images, test_labels = raw["test_images"], raw["test_labels"]
-    val_size = min(val_size, len(images) // 5) or 1
+    most = len(images) // 5
+    if val_size > most and not synthetic_size:
+        raise ConfigError(
+            f"a validation split of {val_size} images is more than a fifth of the "
+            f"{len(images)} training images; hold out at most {most}"
+        )
+    val_size = min(val_size, most) or 1  # synthetic smoke-test data are small
     (tr_x, tr_y), (va_x, va_y) = split_validation(images, labels, val_size, seed)
     return {
         "train": {"image": tr_x, "label": tr_y},
