@@ -76,8 +76,7 @@ def initialize(options: DistOptions) -> None:
                 f"--dist.process-id {options.process_id} is not in 0 .. "
                 f"{options.num_processes - 1} (--dist.num-processes {options.num_processes})"
             )
-        if options.process_id:
-            wait_for(host, int(port), options.timeout)
+        rendezvous(host, int(port), options.num_processes, options.process_id, options.timeout)
     # CPU collectives across processes go through gloo (GPUs use NCCL and ignore this).
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     try:
@@ -138,14 +137,64 @@ def share(count: int, options: DistOptions) -> range:
     return range(me, count, processes)
 
 
-def wait_for(host: str, port: int, timeout: float) -> None:
-    """Wait until the coordinator accepts connections; a clear error after ``timeout`` s
-    (JAX itself would abort the process)."""
+def rendezvous(host: str, port: int, processes: int, me: int, timeout: float) -> None:
+    """Every process checks in with process 0 on the coordinator's port before JAX's own
+    service starts there, so that a process that never comes is a clear error within
+    ``timeout`` s (JAX would abort with a C++ stack trace).
+
+    Raises:
+      UserError: not every process checked in (process 0), or no coordinator answered.
+    """
+    if processes < 2:
+        return
+    if me:
+        conn = wait_for(host, port, timeout)
+        conn.settimeout(2 * timeout)  # process 0 waits up to timeout for the last one
+        try:  # process 0 says go once all are here; closing first leaves it the port free
+            if conn.recv(2) != b"go":
+                raise UserError(
+                    f"the coordinator at {host}:{port} stopped before every process joined"
+                )
+        except TimeoutError:
+            raise UserError(
+                f"the coordinator at {host}:{port} did not see every process within {timeout} "
+                "s; start all of them with the same --dist.coordinator and --dist.num-processes"
+            ) from None
+        finally:
+            conn.close()
+        return
+    peers: list[socket.socket] = []
+    deadline = time.monotonic() + timeout
+    with socket.create_server(("", port)) as server:
+        while len(peers) < processes - 1:
+            server.settimeout(max(deadline - time.monotonic(), 0.01))
+            try:
+                peers.append(server.accept()[0])
+            except TimeoutError:
+                for peer in peers:
+                    peer.close()
+                raise UserError(
+                    f"{len(peers)} of the other {processes - 1} processes joined within {timeout} "
+                    f"s at port {port}; start every process with the same --dist.coordinator and "
+                    "--dist.num-processes (or raise --dist.timeout)"
+                ) from None
+    for peer in peers:
+        peer.sendall(b"go")
+        peer.settimeout(timeout)
+        try:
+            peer.recv(1)  # the peer closes first
+        except OSError:
+            pass
+        peer.close()
+
+
+def wait_for(host: str, port: int, timeout: float) -> socket.socket:
+    """A connection to the coordinator, once it accepts one; a clear error after ``timeout``
+    s (JAX itself would abort the process)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            socket.create_connection((host, port), timeout=1.0).close()
-            return
+            return socket.create_connection((host, port), timeout=1.0)
         except OSError as err:
             if time.monotonic() > deadline:
                 raise UserError(
@@ -169,8 +218,8 @@ def is_peer_lost(err: BaseException) -> bool:
 def stop_after_lost_peer(err: BaseException, folder: object) -> None:
     """Print why this process stops and leave at once: waiting on JAX's shutdown barrier
     for the lost process would only end in an abort."""
-    print(
-        f"error: another process of this run stopped ({str(err).splitlines()[0][:200]}); "
+    print(  # on a line of its own, below process 0's progress bar
+        f"\nerror: another process of this run stopped ({str(err).splitlines()[0][:200]}); "
         f"the last checkpoint in {folder} is kept: start all processes again with --resume "
         "(on any number of processes)",
         flush=True,

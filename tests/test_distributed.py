@@ -214,3 +214,13 @@ def test_auto_outside_a_cluster_is_one_clear_error(tmp_path):
     )  # fmt: skip
     assert out.returncode == 2, out.stderr[-2000:]
     assert out.stderr.startswith("error: --dist.auto found no cluster to join")
+
+
+def test_a_process_that_never_joins_is_one_clear_error_within_the_timeout(tmp_path):
+    started = time.monotonic()
+    command = timeseries(tmp_path / "run", 2, free_port())[0]  # process 0 alone
+    command[command.index("--dist.timeout") + 1] = "3"
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.startswith("error: 0 of the other 1 processes joined within 3 s")
+    assert "Traceback" not in out.stderr and time.monotonic() - started < 60
