@@ -230,3 +230,21 @@ def plot_alignments(
         ax.set_yticks(range(len(outputs)), outputs, fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_clips(
+    clips: np.ndarray, lengths: np.ndarray, captions: Sequence[str], path: str | Path
+) -> Path:
+    """One clip per row (``uint8 [N, T, H, W]``), its valid frames left to right, the row's
+    caption above it (e.g. what is true and what a model read)."""
+    n, steps = clips.shape[:2]
+    fig, axes = plt.subplots(n, steps, figsize=(1.1 * steps, 1.45 * n), squeeze=False)
+    fig.subplots_adjust(left=0.01, right=0.99, top=1 - 0.3 / n, bottom=0.01, wspace=0.05)
+    fig.subplots_adjust(hspace=0.45)
+    for row, (clip, length, caption) in enumerate(zip(clips, lengths, captions)):
+        for f, ax in enumerate(axes[row]):
+            ax.axis("off")
+            if f < length:
+                ax.imshow(clip[f], cmap="gray", vmin=0, vmax=255)
+        axes[row, 0].text(0, 1.06, caption, transform=axes[row, 0].transAxes, fontsize=9)
+    return _save(fig, path)

@@ -72,7 +72,7 @@ def test_bad_settings_are_clear_errors(capsys):
     for args, message in (
         (["--task", "parse"], "unknown --task 'parse'"),
         (["--data.lengths", "2", "9"], "inner lengths must satisfy 5 <= min <= max"),
-        (["--data.val-strings", "0"], "must be positive"),
+        (["--data.val-strings", "0"], "--data.val-strings must be >= 1, got 0"),
     ):
         with pytest.raises(SystemExit) as stop:
             rb.main(args)
