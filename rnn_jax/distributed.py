@@ -151,7 +151,7 @@ def rendezvous(host: str, port: int, processes: int, me: int, timeout: float) ->
         conn = wait_for(host, port, timeout)
         conn.settimeout(2 * timeout)  # process 0 waits up to timeout for the last one
         try:  # process 0 says go once all are here; closing first leaves it the port free
-            if conn.recv(2) != b"go":
+            if conn.recv(2, socket.MSG_WAITALL) != b"go":
                 raise UserError(
                     f"the coordinator at {host}:{port} stopped before every process joined"
                 )
