@@ -12,7 +12,7 @@ grammar follows the layout ("a seven left of a two", "three digits : one , four
 and nine", ...): training and validation scenes from the training split's
 digits, test scenes from the test split, fixed by the seed. The decoder is
 trained with teacher forcing and generates by greedy or beam search
-(:mod:`rnn_jax.decode`). Without attention (``--model.attention none``) the
+(:mod:`rnn_jax.models.decode`). Without attention (``--model.attention none``) the
 decoder sees one vector, a linear map of the whole feature map (Show and
 Tell's form), at every step.
 """
@@ -27,12 +27,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import batching, checks, cli, decode, experiment, plotting, stack, task, train
-from rnn_jax import text_metrics as tm
-from rnn_jax.conv import ConvEncoder
+from rnn_jax import plotting
 from rnn_jax.data import mnist, scenes
 from rnn_jax.errors import ConfigError
-from rnn_jax.seq2seq import AttentionDecoder
+from rnn_jax.evaluation import text_metrics as tm
+from rnn_jax.models import decode
+from rnn_jax.models.seq2seq import AttentionDecoder
+from rnn_jax.nn import dense
+from rnn_jax.nn.conv import ConvEncoder
+from rnn_jax.training import batching, checks, cli, experiment, task, train
 
 EXPERIMENT = "caption"
 WORDS = (
@@ -137,7 +140,7 @@ class Captioner:
         params = {"conv": self.encoder.init(kc), "decoder": self.decoder.init(kd)}
         h, w, c = self.encoder.out_shape(64, 64)
         if self.attention == "none":
-            params["summary"] = stack.linear_init(ks, h * w * c, self.hidden)
+            params["summary"] = dense.linear_init(ks, h * w * c, self.hidden)
         else:
             params["position"] = 0.1 * jax.random.normal(ks, (h * w, c))
         return params
@@ -150,7 +153,7 @@ class Captioner:
         fmap = self.encoder.apply(params["conv"], mnist.pixels(images)[..., None])
         b = fmap.shape[0]
         if self.attention == "none":
-            return jnp.tanh(stack.linear_apply(params["summary"], fmap.reshape(b, 1, -1)))
+            return jnp.tanh(dense.linear_apply(params["summary"], fmap.reshape(b, 1, -1)))
         return fmap.reshape(b, -1, fmap.shape[-1]) + params["position"][None]
 
     def teacher_forced(self, params, images, targets):

@@ -25,10 +25,11 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from rnn_jax import checks, cli, experiment, sample, task
 from rnn_jax.data import text
 from rnn_jax.errors import ConfigError
-from rnn_jax.models import SequenceModel
+from rnn_jax.models import sample
+from rnn_jax.models.sequence import SequenceModel
+from rnn_jax.training import checks, cli, experiment, task
 
 EXPERIMENT = "char_rnn"
 SENTENCE = (
@@ -40,8 +41,7 @@ SENTENCE = (
 
 @dataclass(frozen=True)
 class ModelConfig:
-    cell: str = "lstm"
-    """Recurrent cell: rnn, rnn_relu, lstm, gru or gru_reset_after."""
+    cell: task.CellName = "lstm"
     hidden: Annotated[tuple[int, ...], checks.count] = (64, 64)
     """Hidden units per layer (the course: a stacked 2-layer LSTM)."""
     embed: Annotated[int, checks.non_negative] = 0

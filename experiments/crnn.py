@@ -24,11 +24,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax import cells, checks, cli, ctc, experiment, plotting, pretrained, stack, task, train
-from rnn_jax import text_metrics as tm
-from rnn_jax.conv import ConvEncoder
+from rnn_jax import plotting, pretrained
 from rnn_jax.data import mnist, scenes
 from rnn_jax.errors import ConfigError
+from rnn_jax.evaluation import text_metrics as tm
+from rnn_jax.nn import ctc, dense
+from rnn_jax.nn.conv import ConvEncoder
+from rnn_jax.recurrent import cells, stack
+from rnn_jax.training import checks, cli, experiment, task, train
 
 EXPERIMENT = "crnn"
 BLANK = 10  # CTC's blank after the ten digits
@@ -116,7 +119,7 @@ class Reader:
         return {
             "conv": self.encoder.init(kc),
             "rnn": stack.bidirectional_init(kr, lstm, h * c, self.hidden),
-            "out": stack.linear_init(ko, 2 * self.hidden, BLANK + 1),
+            "out": dense.linear_init(ko, 2 * self.hidden, BLANK + 1),
         }
 
     def logits(self, params, images: jax.Array) -> jax.Array:
@@ -125,7 +128,7 @@ class Reader:
         b, h, w, c = fmap.shape
         columns = jnp.transpose(fmap, (0, 2, 1, 3)).reshape(b, w, h * c)
         _, ys = stack.bidirectional_apply(cells.get_cell("lstm"), params["rnn"], columns)
-        return stack.linear_apply(params["out"], ys)
+        return dense.linear_apply(params["out"], ys)
 
 
 def build_reader(config: Config) -> Reader:

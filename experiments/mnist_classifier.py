@@ -21,17 +21,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import checks, cli, experiment, plotting, pretrained, task, train
+from rnn_jax import plotting, pretrained
 from rnn_jax.data import mnist
-from rnn_jax.models import SequenceModel, count_params
+from rnn_jax.models.sequence import SequenceModel, count_params
+from rnn_jax.training import checks, cli, experiment, task, train
 
 EXPERIMENT = "mnist_classifier"
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    cell: str = "lstm"
-    """Recurrent cell: rnn (tanh), rnn_relu, lstm, gru or gru_reset_after."""
+    cell: task.CellName = "lstm"
     hidden: Annotated[tuple[int, ...], checks.count] = (128,)
     """Hidden units of each recurrent layer; several values make a deep RNN."""
     input_proj: Annotated[int, checks.non_negative] = 128

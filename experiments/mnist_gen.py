@@ -25,11 +25,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax import checks, cli, experiment, plotting, pretrained, sample, task
-from rnn_jax.baselines import completion_baselines
+from rnn_jax import plotting, pretrained
 from rnn_jax.data import mnist
 from rnn_jax.errors import ConfigError
-from rnn_jax.models import SequenceModel
+from rnn_jax.evaluation.baselines import completion_baselines
+from rnn_jax.models import sample
+from rnn_jax.models.sequence import SequenceModel
+from rnn_jax.training import checks, cli, experiment, task
 
 EXPERIMENT = "mnist_gen"
 ROWS, GIVEN = 28, 14
@@ -39,8 +41,7 @@ OBJECTIVES = ("next_row", "rollout", "both")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    cell: str = "lstm"
-    """Recurrent cell: rnn, rnn_relu, lstm, gru or gru_reset_after."""
+    cell: task.CellName = "lstm"
     hidden: Annotated[tuple[int, ...], checks.count] = (128, 256)
     """Hidden units of each recurrent layer (the course: 128 then 256; quick version: 10 10)."""
     head: Annotated[tuple[int, ...], checks.count] = (100,)

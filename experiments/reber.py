@@ -29,10 +29,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import batching, checks, cli, experiment, plotting, task, train
+from rnn_jax import plotting
 from rnn_jax.data import reber
 from rnn_jax.errors import ConfigError
-from rnn_jax.models import SequenceModel, count_params
+from rnn_jax.models.sequence import SequenceModel, count_params
+from rnn_jax.training import batching, checks, cli, experiment, task, train
 
 EXPERIMENT = "reber"
 TASKS = ("classify", "predict")
@@ -53,8 +54,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    cell: str = "lstm"
-    """Recurrent cell: rnn (tanh), rnn_relu, lstm, gru or gru_reset_after."""
+    cell: task.CellName = "lstm"
     hidden: Annotated[tuple[int, ...], checks.count] = (32,)
     """Hidden units of each recurrent layer."""
 

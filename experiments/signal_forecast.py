@@ -22,7 +22,7 @@ segment's variance (z-scored signal).
 
 With ``--detect``, the trained model (or the run given by ``--from``) scores
 every window of other recordings by its forecast error, normalised by the
-healthy validation error (:mod:`rnn_jax.detection`): ROC-AUC against the
+healthy validation error (:mod:`rnn_jax.evaluation.detection`): ROC-AUC against the
 healthy test windows and the first alarm at a 1% false-alarm threshold, for
 the model, the linear AR model's residuals and the window's energy.
 """
@@ -37,22 +37,14 @@ import jax.numpy as jnp
 import numpy as np
 import tyro
 
-from rnn_jax import (
-    baselines,
-    batching,
-    checks,
-    cli,
-    detection,
-    experiment,
-    plotting,
-    sample,
-    stack,
-    task,
-    train,
-)
+from rnn_jax import plotting
 from rnn_jax.data import signals
 from rnn_jax.errors import ConfigError
-from rnn_jax.models import SequenceModel
+from rnn_jax.evaluation import baselines, detection
+from rnn_jax.models import sample
+from rnn_jax.models.sequence import SequenceModel
+from rnn_jax.nn import dense
+from rnn_jax.training import batching, checks, cli, experiment, task, train
 
 EXPERIMENT = "signal_forecast"
 
@@ -85,8 +77,7 @@ class ModelConfig:
     arch: str = "highway"
     """highway: a ridge linear AR model (fitted first, then fixed) plus the recurrent network
     on what it misses (LSTNet's autoregressive highway); course: the network alone."""
-    cell: str = "lstm"
-    """Recurrent cell: rnn, rnn_relu, lstm, gru or gru_reset_after."""
+    cell: task.CellName = "lstm"
     hidden: Annotated[tuple[int, ...], checks.count] = (100, 100)
     """Hidden units of each recurrent layer."""
     head: Annotated[tuple[int, ...], checks.count] = (100,)
@@ -193,7 +184,7 @@ def forecast(model: SequenceModel, params, x: jax.Array, key=None) -> jax.Array:
     if "ar" not in params:
         return model.apply_last(params, x, key=key)
     ar = jax.lax.stop_gradient(params["ar"])  # fitted by least squares, not by Adam
-    linear = stack.linear_apply(ar, x.reshape(x.shape[0], -1))
+    linear = dense.linear_apply(ar, x.reshape(x.shape[0], -1))
     return linear + model.apply_last(params["net"], x, key=key)
 
 
@@ -334,7 +325,7 @@ SCALINGS = {
 def detect_faults(
     config: Config, data: dict, params, model: SequenceModel, recordings: dict, run_dir: Path
 ) -> dict:
-    """Fault scores of each recording's windows (:func:`rnn_jax.detection.evaluate`) for the
+    """Fault scores of each recording's windows (:func:`detection.evaluate`) for the
     model, the AR model and the window energy, in both :data:`SCALINGS`; a figure of the
     model's scores over time."""
     d = config.data

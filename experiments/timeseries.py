@@ -21,8 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax import checks, cli, experiment, plotting, sample, task, train
-from rnn_jax.models import SequenceModel
+from rnn_jax import plotting
+from rnn_jax.models import sample
+from rnn_jax.models.sequence import SequenceModel
+from rnn_jax.training import checks, cli, experiment, task, train
 
 EXPERIMENT = "timeseries"
 RESOLUTION = 0.1
@@ -45,8 +47,7 @@ def random_windows(n: int, steps: int, t_range: tuple[float, float], seed: int):
 
 @dataclass(frozen=True)
 class ModelConfig:
-    cell: str = "rnn_relu"
-    """Recurrent cell: rnn (tanh), rnn_relu (the classic), lstm, gru or gru_reset_after."""
+    cell: task.CellName = "rnn_relu"
     hidden: Annotated[tuple[int, ...], checks.count] = (100,)
     """Hidden units per layer; 100 100 100 is the deep variant."""
 

@@ -26,11 +26,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import batching, cells, checks, cli, decode, experiment, plotting, stack, task, train
+from rnn_jax import plotting
 from rnn_jax.data import dates
 from rnn_jax.errors import ConfigError
-from rnn_jax.models import count_params
-from rnn_jax.seq2seq import AttentionDecoder
+from rnn_jax.models import decode
+from rnn_jax.models.seq2seq import AttentionDecoder
+from rnn_jax.models.sequence import count_params
+from rnn_jax.nn import dense
+from rnn_jax.recurrent import cells, stack
+from rnn_jax.training import batching, checks, cli, experiment, task, train
 
 EXPERIMENT = "translate"
 KINDS = ("attention", "encdec", "plain")
@@ -124,7 +128,7 @@ class Translator:
         params = {"embed": jax.random.normal(ke, (len(IN_VOCAB), self.embed)) * 0.3}
         if self.kind == "plain":
             params["rnn"] = stack.stack_init(kr, lstm, self.embed, (self.hidden,))
-            params["out"] = stack.linear_init(kd, self.hidden, len(OUT_VOCAB))
+            params["out"] = dense.linear_init(kd, self.hidden, len(OUT_VOCAB))
         else:
             params["rnn"] = stack.bidirectional_init(kr, lstm, self.embed, self.hidden)
             params["decoder"] = self.decoder.init(kd)
@@ -146,7 +150,7 @@ class Translator:
     def plain_logits(self, params, chars: jax.Array) -> jax.Array:
         """The causal model's ``[B, IN_LEN, vocab]``: output i after reading input 0..i."""
         _, ys = stack.stack_apply(cells.get_cell("lstm"), params["rnn"], params["embed"][chars])
-        return stack.linear_apply(params["out"], ys)
+        return dense.linear_apply(params["out"], ys)
 
     def logits(self, params, chars: jax.Array, targets: jax.Array):
         """Teacher-forced logits ``[B, OUT_LEN, vocab]`` and attention weights (or None)."""

@@ -31,11 +31,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import batching, cells, checks, cli, experiment, plotting, stack, task, train
-from rnn_jax.conv import ConvEncoder
+from rnn_jax import plotting
 from rnn_jax.data import mnist, moving, scenes
 from rnn_jax.errors import ConfigError
-from rnn_jax.models import count_params
+from rnn_jax.models.sequence import count_params
+from rnn_jax.nn import dense
+from rnn_jax.nn.conv import ConvEncoder
+from rnn_jax.recurrent import cells, stack
+from rnn_jax.training import batching, checks, cli, experiment, task, train
 
 EXPERIMENT = "video"
 KINDS = ("lstm", "average", "frame")
@@ -122,10 +125,10 @@ class ClipModel:
         top = self.hidden if self.kind == "lstm" else width
         params = {
             "conv": self.encoder.init(kc),
-            "digits": stack.linear_init(kd, top, 10),
-            "directions": stack.linear_init(ko, top, 10 * moving.DIRECTIONS),
-            "first": stack.linear_init(kv, top, 10),
-            "seen": stack.linear_init(ks, self.channels[-1], 10),
+            "digits": dense.linear_init(kd, top, 10),
+            "directions": dense.linear_init(ko, top, 10 * moving.DIRECTIONS),
+            "first": dense.linear_init(kv, top, 10),
+            "seen": dense.linear_init(ks, self.channels[-1], 10),
         }
         if self.kind == "lstm":
             params["rnn"] = cells.get_cell("lstm").init(kr, 2 * width, self.hidden)
@@ -152,11 +155,11 @@ class ClipModel:
         return jnp.concatenate([where.reshape(b * t, 2 * c), what], axis=-1).reshape(b, t, -1)
 
     def heads(self, params, h: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        d = stack.linear_apply(params["directions"], h)
+        d = dense.linear_apply(params["directions"], h)
         return (
-            stack.linear_apply(params["digits"], h),
+            dense.linear_apply(params["digits"], h),
             d.reshape(*d.shape[:-1], 10, moving.DIRECTIONS),
-            stack.linear_apply(params["first"], h),
+            dense.linear_apply(params["first"], h),
         )
 
     def apply(self, params, frames: jax.Array, lengths: jax.Array):
@@ -165,7 +168,7 @@ class ClipModel:
         read ``[B, T', 10]`` (an auxiliary target that teaches the CNN digits, frame by
         frame, and says nothing about order)."""
         feats = self.frame_features(params, frames[:, :1] if self.kind == "frame" else frames)
-        seen = stack.linear_apply(params["seen"], feats[..., -self.channels[-1] :])
+        seen = dense.linear_apply(params["seen"], feats[..., -self.channels[-1] :])
         if self.kind == "frame":
             return (*self.heads(params, feats[:, 0]), seen)
         if self.kind == "lstm":  # each frame's features and their change since the last

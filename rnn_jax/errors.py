@@ -1,6 +1,6 @@
 """The library's user-error classes: bad input or missing data, each with what to do about it.
 
-The command line (:mod:`rnn_jax.cli`) shows a :class:`UserError` as its message
+The command line (:mod:`rnn_jax.training.cli`) shows a :class:`UserError` as its message
 alone and exits with status 2; any other exception is a bug and keeps its
 traceback.
 """

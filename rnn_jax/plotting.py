@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rnn_jax.rundir import read_metrics  # noqa: E402
+from rnn_jax.training.rundir import read_metrics  # noqa: E402
 
 
 def _save(fig, path: str | Path) -> Path:

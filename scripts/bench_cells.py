@@ -9,7 +9,7 @@ update on a linear readout of the last output, squared loss) and inference
 the median of repeats of ``--steps`` calls each. Every framework runs in this
 process on the same data; the ratio columns are ours / reference. With
 ``--devices N`` a row ``ours-dpN`` adds our train step split over N devices
-(``rnn_jax.train`` data parallelism; on a CPU, N devices of one core each),
+(``rnn_jax.training.train`` data parallelism; on a CPU, N devices of one core each),
 with its own ratio column.
 """
 
@@ -25,8 +25,10 @@ import optax
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rnn_jax import parallel, stack, train
-from rnn_jax.cells import LSTM
+from rnn_jax.nn import dense
+from rnn_jax.recurrent import stack
+from rnn_jax.recurrent.lstm import LSTM
+from rnn_jax.training import parallel, train
 
 # (batch, time steps, input features, LSTM sizes): the classifier, the row
 # generator and the signal forecaster.
@@ -94,12 +96,12 @@ def _ours(d, sizes, hoist):
         k1, k2 = jax.random.split(key)
         return {
             "rnn": stack.stack_init(k1, LSTM, d, sizes),
-            "head": stack.linear_init(k2, sizes[-1], 1),
+            "head": dense.linear_init(k2, sizes[-1], 1),
         }
 
     def apply(params, xs):
         _, hs = stack.stack_apply(LSTM, params["rnn"], xs, hoist=hoist)
-        return stack.linear_apply(params["head"], hs[:, -1])
+        return dense.linear_apply(params["head"], hs[:, -1])
 
     return init, apply
 
@@ -109,7 +111,7 @@ def bench_ours(xs, ys, sizes, hoist):
 
 
 def bench_ours_data_parallel(xs, ys, sizes, hoist, devices):
-    """Compile seconds and a train-step callable of ``rnn_jax.train``'s data-parallel step."""
+    """Compile seconds and a train-step callable of ``training.train``'s data-parallel step."""
     init, apply = _ours(xs.shape[-1], sizes, hoist)
     mesh = parallel.data_parallel_mesh(devices)
 

@@ -10,7 +10,7 @@ Builds the experiment's default task, then, in one process:
    warm-up call that compiles it; its mean time times the number of steps is the
    "sum of the step times";
 2. ``phase``: the same number of steps through the run shell
-   (:func:`rnn_jax.experiment.fit`: batching, progress bar, logging, validation
+   (:func:`rnn_jax.training.experiment.fit`: batching, progress bar, logging, validation
    and checkpoints at the task's points), compile included, in a fresh run
    directory.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import jax
 
-from rnn_jax import batching, experiment, rundir, train
+from rnn_jax.training import batching, experiment, rundir, train
 
 
 def main() -> None:

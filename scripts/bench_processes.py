@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnn_jax import rundir
+from rnn_jax.training import rundir
 
 
 def launch(processes: int, command: list[str], folder: Path) -> float:

@@ -6,7 +6,7 @@
 For each member count N, in one process: the N runs one after another, each
 through the run shell with its own compile (what N separate commands would do,
 without the interpreter start-up), then the N runs as one group
-(:func:`rnn_jax.members.fit`). Both write full run directories into a
+(:func:`rnn_jax.training.members.fit`). Both write full run directories into a
 temporary folder. Prints wall times and their ratio (sequential / together).
 """
 
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnn_jax import experiment, members, parallel
+from rnn_jax.training import experiment, members, parallel
 
 
 def main() -> None:

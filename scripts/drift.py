@@ -5,7 +5,7 @@
 
 Trains the timeseries demo (constant learning rate, so a shorter run is a prefix
 of a longer one) for each step count twice, alone and as member 0 of a two-seed
-group (:mod:`rnn_jax.members`, one vmapped program), in this process, and prints
+group (:mod:`rnn_jax.training.members`, one vmapped program), in this process, and prints
 the largest parameter difference and the test MSE of each. A group's vmapped
 matmuls sum in another order than a solo run's, so they agree to float32
 rounding after a step and drift apart as training amplifies the differences.
@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from experiments import timeseries as ts
-from rnn_jax import experiment, members
+from rnn_jax.training import experiment, members
 
 
 def config(steps: int, seed: int, hidden: int) -> ts.Config:

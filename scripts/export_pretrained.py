@@ -12,7 +12,8 @@ the run's ``metrics.jsonl``, the command, a checksum); see
 
 import argparse
 
-from rnn_jax import experiment, pretrained, rundir
+from rnn_jax import pretrained
+from rnn_jax.training import experiment, rundir
 
 
 def main() -> None:

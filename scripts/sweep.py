@@ -3,7 +3,7 @@
     python -m scripts.sweep mnist_classifier --set model.cell=rnn,gru,lstm \\
         --set model.hidden=32,64,128 --set seed=0:3 --data-dir DIR
     python -m scripts.sweep timeseries --set seed=0:8 --set train.lr=1e-3,3e-3 --name lr
-    python -m scripts.sweep --file sweep.toml     # the same from a file (rnn_jax.sweep.read_file)
+    python -m scripts.sweep --file sweep.toml     # the same from a file (sweeps.grid.read_file)
     python -m scripts.sweep collect runs/sweeps/NAME
 
 Every ``--set PATH=VALUES`` is an axis (any setting of the experiment's config;
@@ -12,7 +12,7 @@ the sweep is their product. Each member is an ordinary run in
 ``runs/sweeps/<name>/<axis=value,...>/``. The plan (members, and the groups
 that differ only in their seed and optimizer settings) is printed before
 anything trains. Each group trains as one vmapped program
-(:mod:`rnn_jax.members`; ``--devices N`` splits its members over N devices, the
+(:mod:`rnn_jax.training.members`; ``--devices N`` splits its members over N devices, the
 cores of a CPU or several GPUs; ``--sequential``: each member on its own); a
 re-run skips finished members and resumes interrupted ones from their
 checkpoints; a member that fails (NaN, a bad combination) is marked failed in
@@ -36,8 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_jax import checks, distributed, experiment, members, parallel, plotting, rundir, sweep
+from rnn_jax import plotting
 from rnn_jax.errors import ConfigError, UserError
+from rnn_jax.sweeps import grid as sweep
+from rnn_jax.training import checks, distributed, experiment, members, parallel, rundir
 
 EXPERIMENTS = (
     "mnist_classifier",
@@ -134,7 +136,7 @@ def train_one(module, options_cls, extra, assignment, run: Path, *, resume: bool
 
 def train_group(module, options_cls, extra, todo, devices: int) -> None:
     """Members that differ in their seed and learning rate alone, trained together
-    (:mod:`rnn_jax.members`)."""
+    (:mod:`rnn_jax.training.members`)."""
     names = ", ".join(run.name for _, run, _ in todo)
     print(f"{'resuming' if todo[0][2] == 'partial' else 'training'} together: {names}")
     tasks, folders = [], []
@@ -174,7 +176,7 @@ def collect(folder: Path) -> None:
 def figures(folder: Path, axes: dict, rows: list[dict], table: list[dict]) -> list[Path]:
     """The sweep's figures: per group, its members' validation curves overlaid; with cell
     and hidden axes, the test figure against hidden size per cell; for runs that report
-    a curve (:func:`rnn_jax.task.curve`), that curve per configuration, mean ± std."""
+    a curve (:func:`rnn_jax.training.task.curve`), that curve per configuration, mean ± std."""
     if not rows:
         return []
     out, figs = [], folder / "figures"

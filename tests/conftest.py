@@ -14,8 +14,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import toy_cell  # noqa: E402, F401  (registers a cell the library does not know)
 
-from rnn_jax import train  # noqa: E402
+from rnn_jax.training import train  # noqa: E402
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -60,6 +61,29 @@ class Linear:
 @pytest.fixture
 def linear():
     return Linear
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def _data_folder(variable: str, default: Path) -> Path:
+    """The folder ``$variable`` names, else ``default``; the test is skipped if it is missing."""
+    folder = Path(os.environ.get(variable) or default)
+    if not folder.is_dir():
+        pytest.skip(f"no data at {folder} (set {variable})")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The four MNIST files: ``$RNN_JAX_TEST_MNIST``, else ``../shared/datasets/mnist``."""
+    return _data_folder("RNN_JAX_TEST_MNIST", SHARED / "mnist")
+
+
+@pytest.fixture(scope="session")
+def vibration_dir() -> Path:
+    """Vibration recordings: ``$RNN_JAX_TEST_VIBRATION``, else ``../shared/datasets/vibration``."""
+    return _data_folder("RNN_JAX_TEST_VIBRATION", SHARED / "vibration")
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
     python tests/distributed_worker.py RUN_DIR OUT_DIR PROCESSES PROCESS_ID PORT [--resume]
         [--stop-at-eval K]
 
-Trains a small time-series task through the run shell (rnn_jax.experiment.fit)
+Trains a small time-series task through the run shell (rnn_jax.training.experiment.fit)
 and saves this process's final parameters to OUT_DIR/params_<id>.npz, so a
 test can compare processes and process counts. With ``--stop-at-eval K`` every
 process stops at its K-th evaluation, as an interruption would (the checkpoint
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--stop-at-eval", type=int, default=0)
     args = parser.parse_args()
 
-    from rnn_jax import distributed, experiment, parallel
+    from rnn_jax.training import distributed, experiment, parallel
 
     if args.processes > 1:
         distributed.initialize(

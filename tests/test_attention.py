@@ -1,4 +1,4 @@
-"""rnn_jax.attention: weights form a distribution over the valid outputs, the context is
+"""rnn_jax.nn.attention: weights form a distribution over the valid outputs, the context is
 their weighted sum."""
 
 import jax
@@ -6,10 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax.attention import Attention
 from rnn_jax.errors import ConfigError
+from rnn_jax.nn.attention import Attention
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["additive", "dot"])
 def test_weights_sum_to_one_and_masks_hold(kind):
     att = Attention(kind, query_dim=5, key_dim=3, hidden=7)

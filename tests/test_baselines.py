@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from rnn_jax import baselines
-from rnn_jax.baselines import knn_indices
 from rnn_jax.data import mnist, signals
+from rnn_jax.evaluation import baselines
+from rnn_jax.evaluation.baselines import knn_indices
 
 
 def test_knn_matches_brute_force():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rnn_jax import batching
+from rnn_jax.training import batching
 
 
 def test_batches_fixed_shape_deterministic_and_resumable():

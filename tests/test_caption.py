@@ -73,6 +73,7 @@ def test_scenes_are_fixed_per_seed_and_each_split_keeps_to_its_digits():
                 assert digit.sum() == region.sum()  # the pool's digit, whole, in its cell
 
 
+@pytest.mark.slow
 def test_cli_tiny_run_then_report_and_load(tmp_path):
     run = tmp_path / "run"
     cap.main([*TINY, "--workdir", str(run)])  # in-process: loading below reuses its compiles
@@ -89,6 +90,7 @@ def test_cli_tiny_run_then_report_and_load(tmp_path):
         captioner.predict(images[:, :32])
 
 
+@pytest.mark.slow
 def test_without_attention_the_decoder_reads_one_vector(key):
     plain = cap.Captioner((4, 8), "none", 16, 8)
     params = plain.init(key)

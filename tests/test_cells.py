@@ -1,12 +1,18 @@
-"""Each cell's step against the equations written out per gate, and against Flax and PyTorch."""
+"""The built-in cells' steps against the equations written out per gate, and against Flax
+and PyTorch; the registry. (Generic behaviour of every cell: tests/test_scan.py.)"""
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import cells
-from rnn_jax.cells import GRU, GRU_RESET_AFTER, LSTM, RNN_RELU, RNN_TANH, LSTMCarry
+from rnn_jax.recurrent import cells
+from rnn_jax.recurrent.gru import GRU, GRU_RESET_AFTER
+from rnn_jax.recurrent.lstm import LSTM, lstm_init
+from rnn_jax.recurrent.rnn import RNN_RELU, RNN_TANH
+from rnn_jax.typing import LSTMCarry
 
 
 def sig(x):
@@ -53,7 +59,7 @@ def test_lstm_step_matches_equation(key, tiny):
 
 
 def test_lstm_forget_bias_at_init(key, tiny):
-    p = cells.lstm_init(key, tiny.D, tiny.H, forget_bias=2.5)
+    p = lstm_init(key, tiny.D, tiny.H, forget_bias=2.5)
     np.testing.assert_array_equal(blocks(p["b"], 4)[1], 2.5)
     for k in (0, 2, 3):
         np.testing.assert_array_equal(blocks(p["b"], 4)[k], 0.0)
@@ -88,20 +94,9 @@ def test_gru_reset_after_matches_equation(key, tiny):
     np.testing.assert_allclose(y, (1 - z) * h + z * n, rtol=1e-5, atol=1e-5)
 
 
-def test_cells_are_rank_polymorphic(key, tiny):
-    for cell in cells.CELLS.values():
-        p = cell.init(key, tiny.D, tiny.H)
-        carry = cell.init_carry((2, 3), tiny.H)
-        carry, y = cell.step(p, carry, jnp.ones((2, 3, tiny.D)))
-        assert y.shape == (2, 3, tiny.H)
-        # One unbatched example works too.
-        _, y1 = cell.step(p, cell.init_carry((), tiny.H), jnp.ones((tiny.D,)))
-        assert y1.shape == (tiny.H,)
-
-
 def test_bfloat16_stays_bfloat16_with_float32_cell_state(key, tiny):
     p = LSTM.init(key, tiny.D, tiny.H, dtype=jnp.bfloat16)
-    carry = LSTM.init_carry((tiny.B,), tiny.H, jnp.bfloat16)
+    carry = LSTM.init_carry(p, (tiny.B,))
     carry, y = LSTM.step(p, carry, jnp.ones((tiny.B, tiny.D), jnp.bfloat16))
     assert y.dtype == jnp.bfloat16 and carry.h.dtype == jnp.bfloat16
     assert carry.c.dtype == jnp.float32
@@ -110,12 +105,23 @@ def test_bfloat16_stays_bfloat16_with_float32_cell_state(key, tiny):
 def test_wrong_feature_size_names_shapes(key, tiny):
     p = LSTM.init(key, tiny.D, tiny.H)
     with pytest.raises(ValueError, match=r"shape \(2, 7\).*expects 3 features"):
-        LSTM.step(p, LSTM.init_carry((2,), tiny.H), jnp.ones((2, 7)))
+        LSTM.step(p, LSTM.init_carry(p, (2,)), jnp.ones((2, 7)))
 
 
 def test_unknown_cell_lists_choices():
     with pytest.raises(ValueError, match="unknown cell 'lstn'.*'lstm'"):
         cells.get_cell("lstn")
+
+
+def test_registry_refuses_a_second_cell_under_a_taken_name():
+    with pytest.raises(ValueError, match="'lstm' is registered already"):
+        cells.register(dataclasses.replace(LSTM, about="another"))
+    assert cells.register(LSTM) is LSTM  # registering the same cell again is harmless
+
+
+def test_help_lists_every_registered_cell():
+    text = cells.describe()
+    assert all(f"{name} (" in text for name in cells.CELLS)
 
 
 # --- Flax linen, same weights --------------------------------------------------
@@ -175,7 +181,7 @@ def test_gru_reset_after_matches_flax_gru_cell(key, tiny):
 def test_lstm_matches_torch_lstm(key, tiny):
     """Mapping: wx = weight_ih_l0.T, wh = weight_hh_l0.T, b = bias_ih_l0 + bias_hh_l0."""
     torch = pytest.importorskip("torch")
-    from rnn_jax.scan import unroll
+    from rnn_jax.recurrent.scan import unroll
 
     torch.manual_seed(0)
     net = torch.nn.LSTM(tiny.D, tiny.H, batch_first=True)
@@ -198,7 +204,7 @@ def test_gru_reset_after_matches_torch_gru(key, tiny):
     wx = [-W_iz | W_ir | W_in].T, wh = [-W_hz | W_hr | W_hn].T,
     b = [-(b_iz + b_hz) | b_ir + b_hr | b_in], bhn = b_hn."""
     torch = pytest.importorskip("torch")
-    from rnn_jax.scan import unroll
+    from rnn_jax.recurrent.scan import unroll
 
     torch.manual_seed(0)
     net = torch.nn.GRU(tiny.D, tiny.H, batch_first=True)

@@ -30,7 +30,7 @@ def test_projection_is_applied_at_every_step():
         np.testing.assert_allclose(logits[0, t], hs[0, t] @ head["w"] + head["b"], rtol=1e-5)
 
 
-@pytest.mark.parametrize("embed", [0, 4])
+@pytest.mark.parametrize("embed", [0, pytest.param(4, marks=pytest.mark.slow)])
 def test_loss_at_step_t_ignores_later_inputs(embed):
     model, params, vocab = small(embed)
     ids = jnp.asarray(vocab.encode("teach them to long")[None])
@@ -51,6 +51,7 @@ def test_word_and_file_options_conflict():
         cr.load_text(cr.Config(word="hello", text_file="x.txt"))
 
 
+@pytest.mark.slow
 def test_cli_word_prints_predictions(tmp_path, run_cli):
     out = run_cli("--word", "hihello", "--train.steps", "60", "--workdir", str(tmp_path / "w"))
     assert out.returncode == 0, out.stderr[-2000:]

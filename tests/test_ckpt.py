@@ -8,8 +8,8 @@ import numpy as np
 import optax
 import pytest
 
-from rnn_jax import train
-from rnn_jax.ckpt import CheckpointError, Checkpoints
+from rnn_jax.training import train
+from rnn_jax.training.ckpt import CheckpointError, Checkpoints
 
 
 def make_state(seed=0):

@@ -5,8 +5,8 @@ import importlib
 
 import pytest
 
-from rnn_jax import checks
 from rnn_jax.errors import ConfigError
+from rnn_jax.training import checks
 from scripts.sweep import EXPERIMENTS
 
 EVERY = [

@@ -1,4 +1,4 @@
-"""rnn_jax.conv: feature-map shapes, a finite-difference gradient check, bad input."""
+"""rnn_jax.nn.conv: feature-map shapes, a finite-difference gradient check, bad input."""
 
 import jax
 import jax.numpy as jnp
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from rnn_jax.conv import ConvEncoder
 from rnn_jax.errors import ConfigError
+from rnn_jax.nn.conv import ConvEncoder
 
 
 def test_feature_map_shapes_follow_the_pools():
@@ -18,6 +18,7 @@ def test_feature_map_shapes_follow_the_pools():
     assert [p["w"].shape for p in params] == [(3, 3, 1, 4), (3, 3, 4, 6), (3, 3, 6, 8)]
 
 
+@pytest.mark.slow
 def test_gradients_match_finite_differences():
     enc = ConvEncoder(channels=(3, 4), pools=((2, 2), (1, 1)), in_channels=2)
     with jax.enable_x64(True):

@@ -53,6 +53,7 @@ def test_each_split_reads_only_its_own_digits():
     )
 
 
+@pytest.mark.slow
 def test_cli_tiny_run_then_report_and_load(tmp_path, capsys):
     run = tmp_path / "run"
     crnn.main([*TINY, "--workdir", str(run)])  # in-process: the report below reuses its compiles

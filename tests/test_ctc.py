@@ -1,4 +1,4 @@
-"""rnn_jax.ctc: the loss against a sum over every alignment, greedy and beam decoding."""
+"""rnn_jax.nn.ctc: the loss against a sum over every alignment, greedy and beam decoding."""
 
 import itertools
 
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import ctc
+from rnn_jax.nn import ctc
 
 
 def collapse(path, blank=0):

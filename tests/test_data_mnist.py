@@ -1,16 +1,13 @@
 """MNIST loading: clear errors offline, the validation split, and real files (slow)."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from rnn_jax.data import mnist
 from rnn_jax.errors import ConfigError
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
 
-
+@pytest.mark.slow
 def test_offline_without_files_says_how_to_pass_them(tmp_path, monkeypatch):
     monkeypatch.delenv(mnist.ENV_VAR, raising=False)
     monkeypatch.setattr(mnist, "_online", lambda: False)
@@ -62,9 +59,8 @@ def test_validation_split_is_fixed_and_disjoint():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="real MNIST files not present")
-def test_real_files_through_tfds_manual_dir(tfds_dir):
-    data = mnist.load(str(MNIST_DIR), tfds_dir=str(tfds_dir))
+def test_real_files_through_tfds_manual_dir(tfds_dir, mnist_dir):
+    data = mnist.load(str(mnist_dir), tfds_dir=str(tfds_dir))
     assert data["train_images"].shape == (60000, 28, 28)
     assert data["test_images"].shape == (10000, 28, 28)
     assert data["train_images"].dtype == np.uint8 and data["test_labels"].dtype == np.int32

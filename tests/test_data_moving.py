@@ -70,6 +70,7 @@ def test_a_reversed_clip_is_a_valid_clip_of_the_opposite_motion(pool):
         np.testing.assert_array_equal(getattr(moving.reverse(back), field), getattr(c, field))
 
 
+@pytest.mark.slow
 def test_starts_and_ends_are_drawn_alike_so_reversal_is_as_likely(pool):
     """The starts of direction d and the ends of direction d + 180 degrees come from one
     distribution (KS test per direction and axis), and so do the two-digit clips' windows:

@@ -1,7 +1,6 @@
 """Signal loading (every format, every bad input), the synthetic machine, windows, splits."""
 
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +8,6 @@ from scipy.io import savemat
 
 from rnn_jax.data import signals
 from rnn_jax.data.signals import SignalError
-
-VIBRATION = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "vibration"
 
 
 @pytest.fixture
@@ -130,7 +127,6 @@ def test_synthetic_machine_is_deterministic_per_seed():
     assert peak == pytest.approx(m.fault_order * m.rpm / 60, rel=0.02)
 
 
-@pytest.mark.skipif(not VIBRATION.is_dir(), reason="vibration recordings not present")
-def test_real_recording_loads():
-    x = signals.load_signal(VIBRATION / "cwru_normal_0hp_de_12k_decim4.npy")
+def test_real_recording_loads(vibration_dir):
+    x = signals.load_signal(vibration_dir / "cwru_normal_0hp_de_12k_decim4.npy")
     assert x.shape == (60985,) and float(x.std()) == pytest.approx(0.0708, abs=1e-3)

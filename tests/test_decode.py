@@ -1,11 +1,12 @@
-"""rnn_jax.decode: beam width 1 is greedy; beams score their sequences; end pads."""
+"""rnn_jax.models.decode: beam width 1 is greedy; beams score their sequences; end pads."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
-from rnn_jax import decode
-from rnn_jax.seq2seq import AttentionDecoder
+from rnn_jax.models import decode
+from rnn_jax.models.seq2seq import AttentionDecoder
 
 END = 1
 
@@ -28,6 +29,7 @@ def log_prob(dec, params, memory, tokens):
     return jnp.sum(jnp.where(before_end, lp, 0.0), axis=1)
 
 
+@pytest.mark.slow
 def test_beam_width_one_is_greedy():
     for seed in range(3):
         dec, params, memory = decoder(seed)
@@ -39,6 +41,7 @@ def test_beam_width_one_is_greedy():
         np.testing.assert_allclose(score, log_prob(dec, params, memory, beam), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_wider_beams_find_likelier_sequences_and_score_them_truly():
     dec, params, memory = decoder(3)
     start = jnp.zeros((5,), jnp.int32)

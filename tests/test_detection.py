@@ -1,10 +1,10 @@
-"""rnn_jax.detection: ROC-AUC, thresholds, alarms, the rate check, a fault found in a signal."""
+"""evaluation.detection: ROC-AUC, thresholds, alarms, the rate check, a fault found in a signal."""
 
 import numpy as np
 import pytest
 
-from rnn_jax import baselines, detection
 from rnn_jax.data import signals
+from rnn_jax.evaluation import baselines, detection
 
 
 def test_roc_auc_is_the_chance_a_positive_outscores_a_negative():

@@ -17,8 +17,8 @@ import jax
 import numpy as np
 import pytest
 
-from rnn_jax import distributed, experiment, rundir
 from rnn_jax.errors import ConfigError, UserError
+from rnn_jax.training import distributed, experiment, rundir
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = REPO / "tests" / "distributed_worker.py"
@@ -102,6 +102,7 @@ def losses(run_dir) -> list[float]:
     return [r["value"] for r in rundir.read_metrics(run_dir) if r["name"] == "loss"]
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process(tmp_path, one_process):
     workers(tmp_path / "run", tmp_path / "out", 2)
     for x, y in zip(params(tmp_path / "out", 0), params(tmp_path / "out", 1)):
@@ -120,6 +121,7 @@ def test_two_processes_equal_one_process(tmp_path, one_process):
     )
 
 
+@pytest.mark.slow
 def test_a_run_resumes_on_another_number_of_processes(tmp_path, one_process):
     # Started on 2 processes, stopped; resumed on 1, stopped again; finished on 2.
     run, out = tmp_path / "run", tmp_path / "out"
@@ -143,6 +145,7 @@ def timeseries(run_dir, processes: int, port: int, *flags: str) -> list[list[str
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_batch_that_does_not_split_over_the_processes_is_a_clear_error(tmp_path):
     procs = start(timeseries(tmp_path / "run", 2, free_port(), "--train.batch-size", "25"))
     for rc, out in finish(procs, timeout=120):
@@ -152,6 +155,7 @@ def test_a_batch_that_does_not_split_over_the_processes_is_a_clear_error(tmp_pat
         )
 
 
+@pytest.mark.slow
 def test_a_killed_process_stops_the_other_and_the_run_resumes(tmp_path):
     flags = ["--train.steps", "200", "--train.batch-size", "8"]
     run = tmp_path / "run"
@@ -206,6 +210,7 @@ def test_bad_settings_are_clear_errors():
         distributed.wait_for("127.0.0.1", free_port(), timeout=0.5)
 
 
+@pytest.mark.slow
 def test_auto_outside_a_cluster_is_one_clear_error(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "OMPI_"))}
     out = subprocess.run(
@@ -216,6 +221,7 @@ def test_auto_outside_a_cluster_is_one_clear_error(tmp_path):
     assert out.stderr.startswith("error: --dist.auto found no cluster to join")
 
 
+@pytest.mark.slow
 def test_a_process_that_never_joins_is_one_clear_error_within_the_timeout(tmp_path):
     started = time.monotonic()
     command = timeseries(tmp_path / "run", 2, free_port())[0]  # process 0 alone

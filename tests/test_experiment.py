@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import batching, ckpt, experiment, rundir, task, train
 from rnn_jax.errors import DivergedError
+from rnn_jax.training import batching, ckpt, experiment, rundir, task, train
 
 
 @dataclass(frozen=True)

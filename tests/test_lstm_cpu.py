@@ -1,4 +1,4 @@
-"""The compiled CPU kernel's LSTM loops equal XLA's, value for value."""
+"""The compiled CPU kernel's LSTM loops equal XLA's, value for value, padded batches too."""
 
 import os
 import shutil
@@ -8,9 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax.cells import LSTM
-from rnn_jax.lstm import cpu as lstm_cpu
-from rnn_jax.lstm import fused as lstm_fused
+from rnn_jax.recurrent.fused_lstm import cpu as lstm_cpu
+from rnn_jax.recurrent.fused_lstm import layer as lstm_fused
+from rnn_jax.recurrent.lstm import LSTM
+from rnn_jax.recurrent.scan import unroll
 from rnn_jax.typing import LSTMCarry
 
 # (T, B, D, H): B=5 and H=7 leave row and lane tails; B=40 runs on two threads,
@@ -28,12 +29,14 @@ def kernel():
 
 
 def _problem(t, b, d, h, seed=0):
-    k = jax.random.split(jax.random.key(seed), 5)
+    k = jax.random.split(jax.random.key(seed), 6)
     params = LSTM.init(k[0], d, h)
     params["b"] = 0.1 * jax.random.normal(k[1], params["b"].shape)
     carry = LSTMCarry(*jax.random.normal(k[2], (2, b, h)))
     xs = jax.random.normal(k[3], (t, b, d))
-    return params, carry, xs, k[4]
+    # Rows of every length from 0 to t, mixed (full rows run as in an unpadded batch).
+    lengths = jax.random.permutation(k[5], jnp.arange(b, dtype=jnp.int32) % (t + 1))
+    return params, carry, xs, lengths, k[4]
 
 
 def _xla_only(monkeypatch):
@@ -42,45 +45,50 @@ def _xla_only(monkeypatch):
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_forward_equals_xla_loop(kernel, monkeypatch, shape):
-    params, carry, xs, _ = _problem(*shape)
+    params, carry, xs, lengths, _ = _problem(*shape)
     assert lstm_fused._use_kernel(xs)
-    got = lstm_fused._forward(params, carry, xs, 1)
+    got = lstm_fused._forward(params, carry, xs, lengths, 1)
     _xla_only(monkeypatch)
-    want = lstm_fused._forward(params, carry, xs, 1)
+    want = lstm_fused._forward(params, carry, xs, lengths, 1)
+    valid = (jnp.arange(xs.shape[0])[:, None] < lengths[None, :])[..., None]
+    # Past a row's length its gate slots are scratch (the backward pass reads none of them).
+    got = (*got[:1], jnp.where(valid, got[1], 0), *got[2:])
+    want = (*want[:1], jnp.where(valid, want[1], 0), *want[2:])
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_backward_equals_xla_loop(kernel, monkeypatch, shape):
-    params, carry, xs, key = _problem(*shape)
-    _, gates, hs, cs = lstm_fused._forward(params, carry, xs, 1)
+    params, carry, xs, lengths, key = _problem(*shape)
+    _, gates, hs, cs = lstm_fused._forward(params, carry, xs, lengths, 1)
     k1, k2, k3 = jax.random.split(key, 3)
     cts = (
         (jax.random.normal(k1, carry.h.shape), jax.random.normal(k2, carry.c.shape)),
         jax.random.normal(k3, hs.shape),
     )
-    got = lstm_fused._backward(params, carry, cs, gates, cts, 1)
+    got = lstm_fused._backward(params, carry, cs, gates, lengths, cts, 1)
     _xla_only(monkeypatch)
-    want = lstm_fused._backward(params, carry, cs, gates, cts, 1)
+    want = lstm_fused._backward(params, carry, cs, gates, lengths, cts, 1)
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
-def test_gradients_equal_autodiff_in_float32(kernel):
-    params, carry, xs, key = _problem(*SHAPES[1])
+@pytest.mark.parametrize("padded", [False, True])
+def test_gradients_equal_autodiff_in_float32(kernel, padded):
+    params, carry, xs, lengths, key = _problem(*SHAPES[1])
+    lengths = lengths if padded else None
     w = jax.random.normal(key, (xs.shape[0], xs.shape[1], carry.h.shape[-1]))
 
-    def loss(scan, params, carry, xs):
-        (h, c), ys = scan(params, carry, xs)
+    def loss(path, params, carry, xs):
+        (h, c), ys = unroll(
+            LSTM, params, xs, carry=carry, seq_lengths=lengths, path=path, time_major=True
+        )
         return jnp.sum(ys * w) + jnp.sum(h * c)
 
-    def plain(params, carry, xs):
-        return jax.lax.scan(lambda c, x: LSTM.step(params, c, x), carry, xs)
-
     grads = jax.grad(loss, argnums=(1, 2, 3))
-    got = grads(lstm_fused.lstm_scan, params, carry, xs)
-    want = grads(plain, params, carry, xs)
+    got = grads("fused", params, carry, xs)
+    want = grads("scan", params, carry, xs)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
@@ -105,18 +113,18 @@ def test_kernel_under_vmap_equals_per_member_calls(kernel, t, b, d, h):
     problems = [_problem(t, b, d, h, seed) for seed in range(3)]
     w = jax.random.normal(jax.random.key(9), (t, b, h))
 
-    def loss(params, carry, xs):
-        (h_t, c_t), ys = lstm_fused.lstm_scan(params, carry, xs)
+    def loss(params, carry, xs, lengths):
+        (h_t, c_t), ys = lstm_fused.lstm_layer(params, carry, xs, lengths)
         return jnp.sum(w * ys) + jnp.sum(h_t * c_t)
 
     grads = jax.value_and_grad(loss, argnums=(0, 1, 2))
-    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[p[:3] for p in problems])
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[p[:4] for p in problems])
     batched = jax.jit(jax.vmap(grads))
     hlo = batched.lower(*stacked).as_text()
     assert hlo.count("rnn_jax_lstm_forward") == 1 and hlo.count("rnn_jax_lstm_backward") == 1
     assert f"tensor<3x{t}x{b}x{4 * h}xf32>" in hlo  # the member axis reaches the kernel
     got = batched(*stacked)
     for m, problem in enumerate(problems):
-        want = jax.jit(grads)(*problem[:3])
+        want = jax.jit(grads)(*problem[:4])
         for a, b_ in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
             np.testing.assert_allclose(b_[m], a, rtol=2e-5, atol=2e-5)

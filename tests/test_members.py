@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import batching, experiment, members, rundir, task, train
 from rnn_jax.errors import ConfigError
+from rnn_jax.training import batching, experiment, members, rundir, task, train
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,7 @@ def solo(tmp_path, seed, name=None, **kw):
     return experiment.load_run(options.workdir, "toy", which="latest")
 
 
+@pytest.mark.slow
 def test_members_equal_their_solo_runs(tmp_path):
     tasks, folders = group(tmp_path, "group", [0, 1, 2])
     results = members.fit(tasks, folders, resume=False)
@@ -109,6 +110,7 @@ def test_members_equal_their_solo_runs(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_members_with_their_own_optimizer_settings_equal_their_solo_runs(tmp_path):
     # Rate, warm-up and clip norm differ (the small norm clips): one program, each member's
     # own values from its optimizer state.
@@ -126,6 +128,7 @@ def test_members_with_their_own_optimizer_settings_equal_their_solo_runs(tmp_pat
             np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_diverging_member_is_masked_and_the_others_finish(tmp_path):
     tasks, folders = group(tmp_path, "group", [0, 1], poison=1)
     results = members.fit(tasks, folders, resume=False)
@@ -138,6 +141,7 @@ def test_a_diverging_member_is_masked_and_the_others_finish(tmp_path):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     whole_tasks, whole = group(tmp_path, "whole", [0, 1])
     members.fit(whole_tasks, whole, resume=False)
@@ -171,6 +175,7 @@ def test_members_must_differ_in_their_seed_and_optimizer_values_alone(other):
         members.check_group(tasks)
 
 
+@pytest.mark.slow
 def test_members_split_over_two_devices_equal_one_device(tmp_path):
     if len(jax.local_devices()) < 2:
         pytest.skip("needs 2 devices: run with JAX_NUM_CPU_DEVICES=2 (tests/conftest.py sets it)")

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 from experiments import mnist_classifier as mc
-from rnn_jax import batching, experiment
 from rnn_jax.data import mnist
+from rnn_jax.training import batching, experiment
 
 REPO = Path(__file__).resolve().parents[1]
-MNIST_DIR = REPO.parent / "shared" / "datasets" / "mnist"
 
 
 def tiny_config(**train_kw) -> mc.Config:
@@ -31,6 +30,7 @@ def opts(tmp_path, **kw) -> mc.Options:
     return mc.Options(workdir=str(tmp_path / "run"), **kw)
 
 
+@pytest.mark.slow
 def test_tiny_run_learns_and_leaves_its_artifacts(tmp_path):
     config = tiny_config(epochs=8)
     results = mc.train_and_evaluate(config, opts(tmp_path, data_dir="/not/used/by/synthetic"))
@@ -56,6 +56,7 @@ def test_tiny_run_learns_and_leaves_its_artifacts(tmp_path):
         clf.predict(np.zeros((2, 27, 28)))
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch):
     config = tiny_config()
     mc.train_and_evaluate(config, opts(tmp_path / "a"))
@@ -82,11 +83,13 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch):
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.slow
 def test_epoch_per_call_runs(tmp_path):
     results = mc.train_and_evaluate(tiny_config(epoch_per_call=True), opts(tmp_path))
     assert 0.0 <= results["test_accuracy"] <= 1.0
 
 
+@pytest.mark.slow
 def test_cli_help_documents_each_flag(run_cli):
     out = run_cli("--help")
     assert out.returncode == 0
@@ -104,6 +107,7 @@ def test_cli_help_documents_each_flag(run_cli):
     assert "Peak learning rate" in out.stdout
 
 
+@pytest.mark.slow
 def test_cli_tiny_run_and_clear_errors(tmp_path, run_cli):
     out = run_cli(
         "--synthetic",
@@ -145,6 +149,7 @@ def test_cli_tiny_run_and_clear_errors(tmp_path, run_cli):
     assert "--train.batch-size 128 exceeds the 77 training examples" in too_big.stderr
 
 
+@pytest.mark.slow
 def test_cli_missing_data_dir_says_what_to_pass(tmp_path, run_cli):
     out = run_cli("--data-dir", str(tmp_path / "nowhere"), "--workdir", str(tmp_path / "run"))
     assert out.returncode == 2
@@ -165,12 +170,11 @@ def test_cli_missing_data_dir_says_what_to_pass(tmp_path, run_cli):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="real MNIST files not present")
-def test_real_mnist_two_epochs_reach_97_5_percent(tmp_path, tfds_dir, run_cli):
+def test_real_mnist_two_epochs_reach_97_5_percent(tmp_path, tfds_dir, run_cli, mnist_dir):
     # Plain LSTM-128 (no shifts, no dropout): they regularise long runs but slow short ones.
     args = ["--train.epochs", "2", "--train.warmup-steps", "50", "--train.shift", "0"]
     out = run_cli(
-        "--data-dir", str(MNIST_DIR), *args, "--model.dropout", "0",
+        "--data-dir", str(mnist_dir), *args, "--model.dropout", "0",
         "--workdir", str(tmp_path / "run"), env={"TFDS_DATA_DIR": str(tfds_dir)},
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]

@@ -14,7 +14,6 @@ from rnn_jax.data import mnist
 from rnn_jax.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
-MNIST_DIR = REPO.parent / "shared" / "datasets" / "mnist"
 
 
 def small_completer(mode):
@@ -36,6 +35,7 @@ def test_windows_match_course_indexing():
     np.testing.assert_array_equal(y[2], images[2, 27])
 
 
+@pytest.mark.slow
 def test_teacher_model_is_causal():
     """The prediction of row t+1 has zero gradient with respect to rows after t."""
     completer, params = small_completer("teacher")
@@ -46,7 +46,9 @@ def test_teacher_model_is_causal():
     assert float(jnp.abs(grad[:, : t + 1]).max()) > 0.0
 
 
-@pytest.mark.parametrize("mode", mg.MODES)
+@pytest.mark.parametrize(
+    "mode", [pytest.param(m, marks=pytest.mark.slow) if m != "teacher" else m for m in mg.MODES]
+)
 def test_completions_keep_the_top_and_stay_in_range(mode):
     completer, params = small_completer(mode)
     top = jax.random.uniform(jax.random.key(2), (3, 14, 28))
@@ -61,6 +63,7 @@ def test_bad_mode_is_a_clear_error():
         mg.Completer(mg.Config(mode="sliding"))
 
 
+@pytest.mark.slow
 def test_cli_tiny_run_then_generate_from_it(tmp_path, run_cli):
     run = tmp_path / "gen"
     out = run_cli(
@@ -99,6 +102,7 @@ def test_cli_tiny_run_then_generate_from_it(tmp_path, run_cli):
         gen.complete(images)
 
 
+@pytest.mark.slow
 def test_cli_bad_from_paths_are_clear_errors(tmp_path, run_cli):
     out = run_cli("--from", str(tmp_path / "nope"), "--generate")
     assert out.returncode == 2 and "not a run directory" in out.stderr
@@ -112,11 +116,10 @@ def test_cli_bad_from_paths_are_clear_errors(tmp_path, run_cli):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="real MNIST files not present")
-def test_real_mnist_short_run_beats_mean_baseline(tmp_path, tfds_dir, run_cli):
+def test_real_mnist_short_run_beats_mean_baseline(tmp_path, tfds_dir, run_cli, mnist_dir):
     out = run_cli(
         "--data-dir",
-        str(MNIST_DIR),
+        str(mnist_dir),
         "--train.steps",
         "300",
         "--train.eval-every",
@@ -134,10 +137,9 @@ def test_real_mnist_short_run_beats_mean_baseline(tmp_path, tfds_dir, run_cli):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="real MNIST files not present")
-def test_pretrained_generates_without_training(tmp_path, tfds_dir, run_cli):
+def test_pretrained_generates_without_training(tmp_path, tfds_dir, run_cli, mnist_dir):
     out = run_cli(
-        "--pretrained", "--classifier", "pretrained", "--data-dir", str(MNIST_DIR),
+        "--pretrained", "--classifier", "pretrained", "--data-dir", str(mnist_dir),
         "--workdir", str(tmp_path / "pre"), env={"TFDS_DATA_DIR": str(tfds_dir)},
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax.models import SequenceModel, count_params
+from rnn_jax.models.sequence import SequenceModel, count_params
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
@@ -14,7 +14,7 @@ def test_step_by_step_equals_apply_seq(cell):
     params = model.init(jax.random.PRNGKey(0))
     xs = jax.random.normal(jax.random.key(1), (2, 5, 3))
     want = model.apply_seq(params, xs)
-    carries, outs = model.init_carries(2), []
+    carries, outs = model.init_carries(params, 2), []
     for t in range(5):
         carries, y = model.step(params, carries, xs[:, t])
         outs.append(y)
@@ -22,6 +22,7 @@ def test_step_by_step_equals_apply_seq(cell):
     np.testing.assert_allclose(model.apply_last(params, xs), want[:, -1], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_dropout_applies_only_with_a_key():
     model = SequenceModel(in_dim=3, out_dim=2, hidden=(8, 8), dropout=0.5)
     params = model.init(jax.random.PRNGKey(0))
@@ -32,6 +33,7 @@ def test_dropout_applies_only_with_a_key():
     assert not np.allclose(a, c)
 
 
+@pytest.mark.slow
 def test_dropout_before_the_head_keeps_the_expected_output():
     # One RNN layer and a linear head: the only dropout is on the last output, and
     # inverted dropout keeps the head's expectation; apply_last masks only what it reads.

@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from rnn_jax import optim
+from rnn_jax.training import optim
 
 
 def test_optimizer_schedules_and_bad_name():

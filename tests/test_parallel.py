@@ -6,8 +6,9 @@ import numpy as np
 import optax
 import pytest
 
-from rnn_jax import batching, parallel, stack, train
-from rnn_jax.cells import LSTM
+from rnn_jax.recurrent import stack
+from rnn_jax.recurrent.lstm import LSTM
+from rnn_jax.training import batching, parallel, train
 
 
 def two_devices():
@@ -75,6 +76,7 @@ def test_data_parallel_bad_input(linear):
         parallel.data_parallel_mesh(n + 1)
 
 
+@pytest.mark.slow
 def test_fit_data_parallel_runs_many_steps():
     # XLA:CPU deadlocked once its queue of 32 multi-device steps was full (steps that
     # take longer than Python takes to launch them); the step keeps at most two in flight.

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from rnn_jax import plotting, rundir
+from rnn_jax import plotting
+from rnn_jax.training import rundir
 
 
 def test_figures_are_written(tmp_path):

@@ -11,11 +11,10 @@ import pytest
 from experiments import mnist_classifier, mnist_gen
 from rnn_jax import pretrained
 from rnn_jax.data import mnist
-from rnn_jax.experiment import TrainedRun
-from rnn_jax.models import SequenceModel
+from rnn_jax.models.sequence import SequenceModel
+from rnn_jax.training.experiment import TrainedRun
 
 REPO = Path(__file__).resolve().parents[1]
-MNIST_DIR = REPO.parent / "shared" / "datasets" / "mnist"
 SHIPPED = ("mnist_classifier", "mnist_gen")
 
 
@@ -95,10 +94,9 @@ def test_shipped_files_match_their_checksums_and_models(name):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="real MNIST files not present")
-def test_shipped_models_reach_their_stated_test_figures(tfds_dir, monkeypatch):
+def test_shipped_models_reach_their_stated_test_figures(tfds_dir, monkeypatch, mnist_dir):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tfds_dir))
-    data = mnist.load(str(MNIST_DIR), tfds_dir=str(tfds_dir))
+    data = mnist.load(str(mnist_dir), tfds_dir=str(tfds_dir))
     images, labels = data["test_images"], data["test_labels"]
 
     clf = mnist_classifier.Classifier.pretrained()

@@ -30,6 +30,7 @@ def test_targets_match_the_strings():
     assert set(np.unique(classify["label"])) == {0, 1}
 
 
+@pytest.mark.slow
 def test_what_counts_as_solved():
     config = rb.Config(task="predict", data=SMALL)
     arrays = rb.as_arrays(rb.make_splits(config)["val"], config)
@@ -56,6 +57,7 @@ def test_what_counts_as_solved():
     assert float(jnp.mean(untrained)) < 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["classify", "predict"])
 def test_tiny_runs_report_by_length(tmp_path, task):
     config = rb.Config(task=task, data=SMALL, train=rb.TrainConfig(epochs=2, batch_size=32))

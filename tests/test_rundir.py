@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from rnn_jax import rundir
+from rnn_jax.training import rundir
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import sample
-from rnn_jax.models import SequenceModel
+from rnn_jax.models import sample
+from rnn_jax.models.sequence import SequenceModel
 
 MODEL = SequenceModel(in_dim=5, out_dim=5, cell="lstm", hidden=(6, 4), head=(7,))
 FEEDBACKS = {"identity": sample.identity, "sigmoid": lambda y, key: jax.nn.sigmoid(y)}
@@ -63,6 +63,7 @@ def test_sliding_window_equals_a_loop_of_window_predictions(setup, name):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_token_rollouts_greedy_and_temperature_equal_loops():
     """Tokens in, logits out: ids are embedded one-hot inside the step."""
     vocab = 5
@@ -101,6 +102,7 @@ def test_token_rollouts_greedy_and_temperature_equal_loops():
     np.testing.assert_array_equal(cold, hot)
 
 
+@pytest.mark.slow
 def test_rollouts_are_causal(setup):
     """A longer rollout starts with the shorter one (later steps never change earlier ones),
     and each sequence's outputs depend on its own prompt only."""

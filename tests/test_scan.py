@@ -1,4 +1,5 @@
-"""unroll(): scan equals a Python loop, masking, reverse, gradients and input checks."""
+"""unroll() over every registered cell (the toy cell of tests/toy_cell.py included): scan
+equals a Python loop, masking, reverse, gradients by finite differences, dtypes, input checks."""
 
 import jax
 import jax.numpy as jnp
@@ -6,10 +7,12 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from rnn_jax.cells import CELLS, LSTM, RNN_TANH
-from rnn_jax.scan import flip_valid, unroll
+from rnn_jax.recurrent.cells import CELLS
+from rnn_jax.recurrent.lstm import LSTM
+from rnn_jax.recurrent.rnn import RNN_TANH
+from rnn_jax.recurrent.scan import flip_valid, unroll
 
-ALL = list(CELLS.values())
+ALL = list(CELLS.values())  # collected after conftest registered the toy cell
 
 
 def setup(key, cell, tiny):
@@ -20,7 +23,7 @@ def setup(key, cell, tiny):
 
 
 def python_loop(cell, params, xs, carry=None):
-    carry = cell.init_carry((xs.shape[0],), params["wh"].shape[0]) if carry is None else carry
+    carry = cell.init_carry(params, (xs.shape[0],)) if carry is None else carry
     ys = []
     for t in range(xs.shape[1]):
         carry, y = cell.step(params, carry, xs[:, t])
@@ -32,7 +35,7 @@ def python_loop(cell, params, xs, carry=None):
 @pytest.mark.parametrize("hoist", [False, True])
 def test_scan_equals_python_loop(key, tiny, cell, hoist):
     params, xs = setup(key, cell, tiny)
-    carry, ys = unroll(cell, params, xs, hoist=hoist)
+    carry, ys = unroll(cell, params, xs, hoist=hoist, path="scan")
     carry_ref, ys_ref = python_loop(cell, params, xs)
     np.testing.assert_allclose(ys, ys_ref, rtol=1e-5, atol=1e-6)
     for a, b in zip(jax.tree.leaves(carry), jax.tree.leaves(carry_ref)):
@@ -46,31 +49,62 @@ def test_time_major_and_unroll_agree(key, tiny):
     np.testing.assert_allclose(jnp.swapaxes(ys_tm, 0, 1), ys, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("cell", ALL, ids=lambda c: c.name)
+PATHS = [(c, p) for c in ALL for p in ["scan", *(path.name for path in c.paths)]]
+
+
+@pytest.mark.parametrize("cell,path", PATHS, ids=lambda v: getattr(v, "name", v))
 @pytest.mark.parametrize("reverse", [False, True])
-def test_masked_equals_each_sequence_at_its_own_length(key, tiny, cell, reverse):
+def test_masked_equals_each_sequence_at_its_own_length(key, tiny, cell, path, reverse):
     params, xs = setup(key, cell, tiny)
     lengths = jnp.array([3, tiny.T])
-    carry, ys = unroll(cell, params, xs, seq_lengths=lengths, reverse=reverse)
+    carry, ys = unroll(cell, params, xs, seq_lengths=lengths, reverse=reverse, path=path)
     for b, n in enumerate(lengths.tolist()):
-        carry_b, ys_b = unroll(cell, params, xs[b : b + 1, :n], reverse=reverse)
+        carry_b, ys_b = unroll(cell, params, xs[b : b + 1, :n], reverse=reverse, path="scan")
         np.testing.assert_allclose(ys[b, :n], ys_b[0], rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(ys[b, n:], 0.0)
         for full, own in zip(jax.tree.leaves(carry), jax.tree.leaves(carry_b)):
             np.testing.assert_allclose(full[b], own[0], rtol=1e-5, atol=1e-6)
 
 
-def test_zero_length_keeps_initial_carry(key, tiny):
-    params, xs = setup(key, RNN_TANH, tiny)
-    h0 = jnp.ones((tiny.B, tiny.H))
-    carry, _ = unroll(RNN_TANH, params, xs, carry=h0, seq_lengths=jnp.array([0, 2]))
-    np.testing.assert_array_equal(carry[0], h0[0])
+@pytest.mark.parametrize("cell,path", PATHS, ids=lambda v: getattr(v, "name", v))
+def test_zero_length_keeps_initial_carry(key, tiny, cell, path):
+    params, xs = setup(key, cell, tiny)
+    carry0 = jax.tree.map(jnp.ones_like, cell.init_carry(params, (tiny.B,)))
+    carry, ys = unroll(cell, params, xs, carry=carry0, seq_lengths=jnp.array([0, 2]), path=path)
+    for got in jax.tree.leaves(carry):
+        np.testing.assert_array_equal(got[0], 1.0)
+    np.testing.assert_array_equal(ys[0], 0.0)
 
 
-def test_reverse_equals_flip_forward_flip(key, tiny):
+@pytest.mark.parametrize("cell", ALL, ids=lambda c: c.name)
+def test_steps_are_rank_polymorphic(tiny, cell):
+    params = cell.init(jax.random.key(0), tiny.D, tiny.H)
+    for batch_shape in [(2, 3), ()]:  # two batch axes, one example
+        carry = cell.init_carry(params, batch_shape)
+        _, y = jax.eval_shape(cell.step, params, carry, jnp.ones((*batch_shape, tiny.D)))
+        assert y.shape == (*batch_shape, tiny.H)
+
+
+@pytest.mark.parametrize("cell", [c for c in ALL if c.project is not None], ids=lambda c: c.name)
+def test_split_cells_step_is_recur_of_project(key, tiny, cell):
+    params, xs = setup(key, cell, tiny)
+    carry = cell.init_carry(params, (tiny.B,))
+    want = cell.recur(params, carry, cell.project(params, xs[:, 0]))
+    for a, b in zip(jax.tree.leaves(cell.step(params, carry, xs[:, 0])), jax.tree.leaves(want)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_unknown_path_names_the_cells_paths(key, tiny):
     params, xs = setup(key, LSTM, tiny)
-    _, ys_rev = unroll(LSTM, params, xs, reverse=True)
-    _, ys_fwd = unroll(LSTM, params, jnp.flip(xs, 1))
+    with pytest.raises(ValueError, match=r"no path 'parallel'.*\['scan', 'fused'\]"):
+        unroll(LSTM, params, xs, path="parallel")
+
+
+@pytest.mark.parametrize("cell", ALL, ids=lambda c: c.name)
+def test_reverse_equals_flip_forward_flip(key, tiny, cell):
+    params, xs = setup(key, cell, tiny)
+    _, ys_rev = unroll(cell, params, xs, reverse=True)
+    _, ys_fwd = unroll(cell, params, jnp.flip(xs, 1))
     np.testing.assert_allclose(ys_rev, jnp.flip(ys_fwd, 1), rtol=1e-6, atol=1e-6)
 
 
@@ -80,8 +114,8 @@ def test_flip_valid_keeps_padding_at_the_end():
     np.testing.assert_array_equal(out, [[1, 0, 2, 3], [7, 6, 5, 4]])
 
 
-@pytest.mark.parametrize("cell", ALL, ids=lambda c: c.name)
-def test_gradients_match_finite_differences_in_float64(tiny, cell):
+@pytest.mark.parametrize("cell,path", PATHS, ids=lambda v: getattr(v, "name", v))
+def test_float64_gradients_match_finite_differences(tiny, cell, path):
     with jax.enable_x64(True):
         key = jax.random.key(1)
         params = cell.init(key, tiny.D, tiny.H, dtype=jnp.float64)
@@ -89,7 +123,8 @@ def test_gradients_match_finite_differences_in_float64(tiny, cell):
         lengths = jnp.array([tiny.T, 2])
 
         def loss(params, xs):
-            carry, ys = unroll(cell, params, xs, seq_lengths=lengths)
+            carry, ys = unroll(cell, params, xs, seq_lengths=lengths, path=path)
+            assert {x.dtype for x in jax.tree.leaves((carry, ys))} == {jnp.dtype(jnp.float64)}
             return jnp.sum(ys**2) + sum(jnp.sum(c) for c in jax.tree.leaves(carry))
 
         check_grads(loss, (params, xs), order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
@@ -135,8 +170,8 @@ def test_jit_equals_no_jit(key, tiny):
         (lambda p, xs: dict(xs=xs[0]), r"rank-3 input .* got shape \(5, 3\)"),
         (lambda p, xs: dict(xs=xs[..., :2]), r"shape \(2, 5, 2\): 2 features .* expects 3"),
         (
-            lambda p, xs: dict(xs=xs, carry=LSTM.init_carry((3,), 4)),
-            r"carry has shapes \[\(3, 4\), \(3, 4\)\], expected \(2, 4\)",
+            lambda p, xs: dict(xs=xs, carry=LSTM.init_carry(p, (3,))),
+            r"carry has shapes \[\(3, 4\), \(3, 4\)\], expected \[\(2, 4\), \(2, 4\)\]",
         ),
         (lambda p, xs: dict(xs=xs, seq_lengths=jnp.array([1, 6])), r"\[0, 5\].*max 6"),
         (lambda p, xs: dict(xs=xs, seq_lengths=jnp.array([1])), r"shape \(1,\), expected \(2,\)"),

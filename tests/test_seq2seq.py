@@ -1,11 +1,11 @@
-"""rnn_jax.seq2seq: the scanned decoder equals its step in a loop; masks; no attention."""
+"""rnn_jax.models.seq2seq: the scanned decoder equals its step in a loop; masks; no attention."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax.seq2seq import AttentionDecoder
+from rnn_jax.models.seq2seq import AttentionDecoder
 
 
 def setup(attention, n=6):

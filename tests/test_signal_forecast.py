@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from experiments import signal_forecast as sf
-from rnn_jax import baselines, sample
 from rnn_jax.errors import ConfigError
+from rnn_jax.evaluation import baselines
+from rnn_jax.models import sample
 
 
+@pytest.mark.slow
 def test_baselines_recursive_loop_equals_the_model_rollout():
     """The numpy loop that runs the baselines recursively agrees with the model's rollout."""
     config = sf.Config(
@@ -30,6 +32,7 @@ def test_baselines_recursive_loop_equals_the_model_rollout():
         np.testing.assert_allclose(base, got, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_the_highway_is_the_ar_model_until_its_network_speaks():
     config = sf.Config(data=sf.DataConfig(synthetic_samples=12000, steps=4, features=10))
     data = sf.prepare_data(config)
@@ -64,6 +67,7 @@ def test_normalisation_uses_the_training_segment_only():
     )
 
 
+@pytest.mark.slow
 def test_cli_tiny_runs_forecast_and_detect(tmp_path, run_cli, capsys):
     """Training with --detect, then --from the trained run: a recording at another rate is an
     error until --resample."""
@@ -116,6 +120,7 @@ def test_cli_tiny_runs_forecast_and_detect(tmp_path, run_cli, capsys):
     assert "fault" in detect["own scale"]["model"]["recordings"]
 
 
+@pytest.mark.slow
 def test_cli_bad_signal_files(tmp_path, run_cli):
     out = run_cli("--data.path", str(tmp_path / "none.npy"), "--workdir", str(tmp_path / "a"))
     assert out.returncode == 2 and "does not exist" in out.stderr

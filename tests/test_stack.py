@@ -5,9 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import stack
-from rnn_jax.cells import GRU, LSTM
-from rnn_jax.scan import unroll
+from rnn_jax.models import patterns
+from rnn_jax.nn import dense
+from rnn_jax.recurrent import stack
+from rnn_jax.recurrent.gru import GRU
+from rnn_jax.recurrent.lstm import LSTM
+from rnn_jax.recurrent.scan import unroll
 
 
 def test_stack_equals_layers_applied_in_turn(key, tiny):
@@ -52,29 +55,29 @@ def test_last_valid_picks_each_sequence_end():
 
 
 def test_mlp_head_uses_relu_between_layers(key):
-    params = stack.mlp_init(key, [3, 5, 2])
+    params = dense.mlp_init(key, [3, 5, 2])
     x = jax.random.normal(key, (4, 3))
     hidden = jnp.maximum(x @ params[0]["w"] + params[0]["b"][None], 0)
     want = hidden @ params[1]["w"] + params[1]["b"][None]
-    np.testing.assert_allclose(stack.mlp_apply(params, x), want, rtol=1e-6)
+    np.testing.assert_allclose(dense.mlp_apply(params, x), want, rtol=1e-6)
 
 
 def test_patterns_shapes(key, tiny):
     k1, k2, k3 = jax.random.split(key, 3)
     model = {
         "rnn": stack.stack_init(k1, LSTM, tiny.D, [tiny.H]),
-        "head": stack.mlp_init(k2, [tiny.H, 7]),
+        "head": dense.mlp_init(k2, [tiny.H, 7]),
     }
     xs = jax.random.normal(k3, (tiny.B, tiny.T, tiny.D))
-    assert stack.seq_to_vec(LSTM, model, xs).shape == (tiny.B, 7)
-    assert stack.seq_to_seq(LSTM, model, xs).shape == (tiny.B, tiny.T, 7)
-    assert stack.vec_to_seq(LSTM, model, xs[:, 0], steps=9).shape == (tiny.B, 9, 7)
+    assert patterns.seq_to_vec(LSTM, model, xs).shape == (tiny.B, 7)
+    assert patterns.seq_to_seq(LSTM, model, xs).shape == (tiny.B, tiny.T, 7)
+    assert patterns.vec_to_seq(LSTM, model, xs[:, 0], steps=9).shape == (tiny.B, 9, 7)
     encdec = {
         "encoder": stack.stack_init(k1, LSTM, tiny.D, [tiny.H]),
         "decoder": stack.stack_init(k2, LSTM, 2, [tiny.H]),
-        "head": stack.mlp_init(k3, [tiny.H, 2]),
+        "head": dense.mlp_init(k3, [tiny.H, 2]),
     }
-    out = stack.encoder_decoder(LSTM, encdec, xs, jnp.ones((tiny.B, 6, 2)))
+    out = patterns.encoder_decoder(LSTM, encdec, xs, jnp.ones((tiny.B, 6, 2)))
     assert out.shape == (tiny.B, 6, 2)
 
 
@@ -82,12 +85,12 @@ def test_seq_to_vec_ignores_padding(key, tiny):
     k1, k2, k3 = jax.random.split(key, 3)
     model = {
         "rnn": stack.stack_init(k1, GRU, tiny.D, [tiny.H]),
-        "head": stack.mlp_init(k2, [tiny.H, 3]),
+        "head": dense.mlp_init(k2, [tiny.H, 3]),
     }
     xs = jax.random.normal(k3, (tiny.B, tiny.T, tiny.D))
     padded = xs.at[1, 3:].set(100.0)
-    out = stack.seq_to_vec(GRU, model, padded, seq_lengths=jnp.array([tiny.T, 3]))
-    ref = stack.seq_to_vec(GRU, model, xs[1:, :3])
+    out = patterns.seq_to_vec(GRU, model, padded, seq_lengths=jnp.array([tiny.T, 3]))
+    ref = patterns.seq_to_vec(GRU, model, xs[1:, :3])
     np.testing.assert_allclose(out[1], ref[0], rtol=1e-5, atol=1e-6)
 
 
@@ -96,11 +99,11 @@ def test_encoder_decoder_starts_decoder_from_encoder_state(key, tiny):
     p = {
         "encoder": stack.stack_init(k1, GRU, tiny.D, [tiny.H]),
         "decoder": stack.stack_init(k2, GRU, 2, [tiny.H]),
-        "head": stack.mlp_init(k3, [tiny.H, 2]),
+        "head": dense.mlp_init(k3, [tiny.H, 2]),
     }
     xs = jax.random.normal(k3, (tiny.B, tiny.T, tiny.D))
     dec_in = jnp.ones((tiny.B, 3, 2))
-    out = stack.encoder_decoder(GRU, p, xs, dec_in)
+    out = patterns.encoder_decoder(GRU, p, xs, dec_in)
     h_enc, _ = unroll(GRU, p["encoder"][0], xs)
     _, ys = unroll(GRU, p["decoder"][0], dec_in, carry=h_enc)
-    np.testing.assert_allclose(out, stack.mlp_apply(p["head"], ys), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out, dense.mlp_apply(p["head"], ys), rtol=1e-5, atol=1e-6)

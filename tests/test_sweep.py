@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from experiments import mnist_classifier as mc
-from rnn_jax import sweep
 from rnn_jax.errors import ConfigError
+from rnn_jax.sweeps import grid as sweep
 from scripts import sweep as sweep_cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,6 +124,7 @@ def run_sweep(*args):
     )
 
 
+@pytest.mark.slow
 def test_tiny_sweep_through_the_cli(tmp_path, capsys):
     args = [
         "timeseries", "--set", "model.hidden=4,8", "--set", "seed=0:2",
@@ -176,6 +177,7 @@ def test_tiny_sweep_through_the_cli(tmp_path, capsys):
     assert collected.returncode == 0 and "tables:" in collected.stdout
 
 
+@pytest.mark.slow
 def test_processes_share_a_sweep_out_and_the_last_writes_the_tables(tmp_path):
     args = ["timeseries", "--set", "seed=0:3", "--set", "train.steps=20", "--set",
             "model.hidden=4", "--name", "shared", "--root", str(tmp_path),
@@ -190,6 +192,7 @@ def test_processes_share_a_sweep_out_and_the_last_writes_the_tables(tmp_path):
     assert "| 20 | 4 | 3 |" in (tmp_path / "shared" / "results.md").read_text()
 
 
+@pytest.mark.slow
 def test_classifier_sweep_draws_accuracy_against_rows_read(tmp_path):
     out = run_sweep(
         "mnist_classifier", "--set", "synthetic=200", "--set", "train.epochs=1",

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from rnn_jax import task
 from rnn_jax.errors import ConfigError, UserError
+from rnn_jax.training import task
 
 
 def make(**kw) -> task.Task:

@@ -1,10 +1,10 @@
-"""rnn_jax.text_metrics on cases worked out by hand."""
+"""rnn_jax.evaluation.text_metrics on cases worked out by hand."""
 
 import math
 
 import pytest
 
-from rnn_jax import text_metrics as tm
+from rnn_jax.evaluation import text_metrics as tm
 
 
 def test_edit_distance_and_error_rates():

@@ -3,9 +3,10 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from experiments import timeseries as ts
-from rnn_jax import rundir
+from rnn_jax.training import rundir
 
 
 def test_windows_are_the_series_and_targets_are_one_step_ahead():
@@ -35,6 +36,7 @@ def test_projection_at_every_step():
     assert ts.make_generator(model, 7)(params, seed).shape == (1, 7, 1)
 
 
+@pytest.mark.slow
 def test_tiny_run_lowers_validation_mse(tmp_path):
     config = ts.Config(
         train=ts.TrainConfig(steps=200, windows=2000),

@@ -6,8 +6,8 @@ import numpy as np
 import optax
 import pytest
 
-from rnn_jax import batching, train
 from rnn_jax.errors import DivergedError
+from rnn_jax.training import batching, train
 
 
 def test_train_step_lowers_loss_and_traces_once(linear):

@@ -23,6 +23,7 @@ def test_test_dates_come_only_from_the_test_years():
     assert tr.decode_output(arrays["target"][0]) == data["train"].isos[0]
 
 
+@pytest.mark.slow
 def test_the_plain_model_is_causal_and_the_decoders_read_everything():
     chars = jnp.asarray(np.stack([tr.encode_input("Monday 22nd of April 2019")] * 2))
     changed = chars.at[1, 15:].set(tr.IN_VOCAB.index("7"))  # everything after position 14
@@ -38,6 +39,7 @@ def test_the_plain_model_is_causal_and_the_decoders_read_everything():
         assert same == (kind == "plain"), kind
 
 
+@pytest.mark.slow
 def test_tiny_run_then_load_and_predict(tmp_path, capsys):
     config = tr.Config(data=SMALL, model=tr.ModelConfig(hidden=16, embed=8),
                        train=tr.TrainConfig(epochs=1, batch_size=32))  # fmt: skip

@@ -47,6 +47,7 @@ def test_splits_never_share_digits():
     assert not seen["train"] & seen["val"] and not seen["train"] & seen["test"]
 
 
+@pytest.mark.slow
 def test_what_each_kind_reads():
     rng = np.random.default_rng(0)
     frames = jnp.asarray(rng.integers(0, 255, (2, 5, 24, 24)), jnp.uint8)
@@ -85,6 +86,7 @@ def test_the_average_answers_a_clip_and_its_reversal_alike():
     assert not np.any(ahead["first"] & back["first"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", vid.KINDS)
 def test_tiny_run_of_each_kind(tmp_path, kind):
     vid.main([*TINY, "--model.kind", kind, "--workdir", str(tmp_path / kind)])

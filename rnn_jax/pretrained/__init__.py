@@ -5,7 +5,7 @@ parameters, one tensor per leaf, named by its path: ``rnn/0/wx``) and
 ``NAME.json`` (the experiment, its settings, the model description, the step,
 the test figures it reached, the command that trained it, and the SHA-256 of
 the weights). :func:`export` writes them from a trained run; :func:`load`
-checks the checksum and gives back a :class:`rnn_jax.experiment.TrainedRun`.
+checks the checksum and gives back a :class:`rnn_jax.training.experiment.TrainedRun`.
 """
 
 import hashlib
@@ -22,7 +22,7 @@ from safetensors.numpy import load_file, save_file
 
 from rnn_jax.data import mnist
 from rnn_jax.errors import UserError
-from rnn_jax.experiment import TrainedRun, load_run, model_from_dict
+from rnn_jax.training.experiment import TrainedRun, load_run, model_from_dict
 from rnn_jax.typing import Params
 
 FOLDER = Path(__file__).parent

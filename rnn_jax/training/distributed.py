@@ -3,8 +3,8 @@
 Every process runs the same command with its own ``--dist.process-id``; JAX's
 coordination service (on process 0's ``--dist.coordinator HOST:PORT``) joins
 them, and on CPUs gloo carries the collectives. The training mesh then spans
-every process's devices (:func:`rnn_jax.parallel.data_parallel_mesh`), each
-process feeds its own rows of every batch (:func:`rnn_jax.parallel.feed`), all
+every process's devices (:func:`rnn_jax.training.parallel.data_parallel_mesh`), each
+process feeds its own rows of every batch (:func:`rnn_jax.training.parallel.feed`), all
 take part in each checkpoint (orbax), and process 0 alone writes metrics,
 figures and results (:func:`is_writer`).
 """
@@ -17,8 +17,8 @@ from typing import Annotated
 
 import jax
 
-from rnn_jax import checks
 from rnn_jax.errors import ConfigError, UserError
+from rnn_jax.training import checks
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.errors import ConfigError
-from rnn_jax.stack import linear_apply, linear_init
+from rnn_jax.nn.dense import linear_apply, linear_init
 from rnn_jax.typing import Params, PRNGKey
 
 KINDS = ("additive", "dot")

@@ -6,8 +6,8 @@ from typing import Annotated
 import jax.numpy as jnp
 import optax
 
-from rnn_jax import checks
 from rnn_jax.errors import ConfigError
+from rnn_jax.training import checks
 
 SCHEDULES = ("constant", "cosine")
 

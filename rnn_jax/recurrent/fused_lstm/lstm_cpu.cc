@@ -9,12 +9,14 @@
 //
 // Forward:  gates[t] = act(xw[t] + h[t-1] W_h + b);  c[t], h[t] from the gates.
 // Backward: dz[t] from the gates, the cell states and (dh, dc), as in
-//           fused.py; dh[t-1] = dz[t] W_h^T, dc[t-1] = dc * f.
+//           layer.py; dh[t-1] = dz[t] W_h^T, dc[t-1] = dc * f.
+// Lengths:  a row at or past its length (t >= lengths[row]) is frozen: forward
+//           copies its h and c on, backward passes (dh, dc) through with dz = 0.
 // The weight gradients, large matmuls over all steps, stay with XLA.
 // Under jax.vmap every operand has a leading member axis [M, ...] (independent
 // LSTMs, e.g. the seeds of a sweep), and all members' rows share the threads.
 //
-// Built at first use by rnn_jax/lstm/cpu.py with the machine's C++ compiler.
+// Built at first use by rnn_jax/recurrent/fused_lstm/cpu.py with the machine's C++ compiler.
 
 #include <algorithm>
 #include <atomic>
@@ -263,7 +265,7 @@ bool HasDims(const Buffer& buffer, const std::vector<int64_t>& lead,
 
 ffi::Error ShapeError(const char* handler) {
   return ffi::Error::InvalidArgument(std::string(handler) +
-                                     ": operand shapes disagree (see rnn_jax/lstm/cpu.py)");
+                                     ": operand shapes disagree (see rnn_jax/recurrent/fused_lstm/cpu.py)");
 }
 
 // The members of a vmapped call are independent LSTMs with their own weights: their
@@ -291,7 +293,8 @@ std::vector<std::vector<float>> PackAll(const float* w, int64_t members, int64_t
 
 ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buffer<ffi::F32> wh,
                        ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> h0,
-                       ffi::Buffer<ffi::F32> c0, ffi::ResultBuffer<ffi::F32> gates,
+                       ffi::Buffer<ffi::F32> c0, ffi::Buffer<ffi::S32> lengths,
+                       ffi::ResultBuffer<ffi::F32> gates,
                        ffi::ResultBuffer<ffi::F32> hs, ffi::ResultBuffer<ffi::F32> cs) {
   const auto dims = xw.dimensions();
   if ((dims.size() != 3 && dims.size() != 4) || dims.back() % 4 != 0) {
@@ -302,7 +305,8 @@ ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buff
   const int64_t t_len = dims[lead.size()], batch = dims[lead.size() + 1];
   const int64_t g4 = dims.back(), hid = g4 / 4;
   if (!HasDims(wh, lead, {hid, g4}) || !HasDims(bias, lead, {g4}) ||
-      !HasDims(h0, lead, {batch, hid}) || !HasDims(c0, lead, {batch, hid})) {
+      !HasDims(h0, lead, {batch, hid}) || !HasDims(c0, lead, {batch, hid}) ||
+      !HasDims(lengths, lead, {batch})) {
     return ShapeError("RnnJaxLstmForward");
   }
   const auto packed = PackAll(wh.typed_data(), members, hid, g4, /*transposed=*/false);
@@ -314,6 +318,7 @@ ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buff
     float* a = gates->typed_data() + m * seq_z;
     float* h_out = hs->typed_data() + m * seq_h;
     float* c_out = cs->typed_data() + m * seq_h;
+    const int32_t* len = lengths.typed_data() + m * batch;
     for (int64_t t = 0; t < t_len; ++t) {
       const float* h_prev = t == 0 ? h0.typed_data() + m * batch * hid
                                    : h_out + (t - 1) * batch * hid;
@@ -327,6 +332,11 @@ ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buff
         float* hr = h_out + (t * batch + r) * hid;
         float* cr = c_out + (t * batch + r) * hid;
         const float* cpr = c_prev + r * hid;
+        if (t >= len[r]) {  // finished: the carry stays as it was
+          std::memcpy(hr, h_prev + r * hid, hid * sizeof(float));
+          std::memcpy(cr, cpr, hid * sizeof(float));
+          continue;
+        }
         int64_t u = 0;
         for (; u + kLanes <= hid; u += kLanes) ForwardUnits<vec>(zr, b, cpr, cr, hr, hid, u);
         for (; u < hid; ++u) ForwardUnits<float>(zr, b, cpr, cr, hr, hid, u);
@@ -340,7 +350,7 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates,
                         ffi::Buffer<ffi::F32> cs, ffi::Buffer<ffi::F32> c0,
                         ffi::Buffer<ffi::F32> wh, ffi::Buffer<ffi::F32> dys,
                         ffi::Buffer<ffi::F32> dh_last, ffi::Buffer<ffi::F32> dc_last,
-                        ffi::ResultBuffer<ffi::F32> dz_out, ffi::ResultBuffer<ffi::F32> dh0,
+                        ffi::Buffer<ffi::S32> lengths, ffi::ResultBuffer<ffi::F32> dz_out, ffi::ResultBuffer<ffi::F32> dh0,
                         ffi::ResultBuffer<ffi::F32> dc0) {
   const auto dims = gates.dimensions();
   if ((dims.size() != 3 && dims.size() != 4) || dims.back() % 4 != 0) {
@@ -352,7 +362,8 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates,
   const int64_t g4 = dims.back(), hid = g4 / 4;
   if (!HasDims(cs, lead, {t_len, batch, hid}) || !HasDims(c0, lead, {batch, hid}) ||
       !HasDims(wh, lead, {hid, g4}) || !HasDims(dys, lead, {t_len, batch, hid}) ||
-      !HasDims(dh_last, lead, {batch, hid}) || !HasDims(dc_last, lead, {batch, hid})) {
+      !HasDims(dh_last, lead, {batch, hid}) || !HasDims(dc_last, lead, {batch, hid}) ||
+      !HasDims(lengths, lead, {batch})) {
     return ShapeError("RnnJaxLstmBackward");
   }
   const auto packed = PackAll(wh.typed_data(), members, g4, hid, /*transposed=*/true);
@@ -368,10 +379,13 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates,
     float* dz = dz_out->typed_data() + m * seq_z;
     float* dh = dh0->typed_data() + m * batch * hid;
     float* dc = dc0->typed_data() + m * batch * hid;
+    const int32_t* len = lengths.typed_data() + m * batch;
+    std::vector<float> frozen_dh;  // dh of the finished rows, kept across the matmul
     for (int64_t t = t_len - 1; t >= 0; --t) {
       const float* c_now = c_all + t * batch * hid;
       const float* c_prev = t == 0 ? c_first : c_all + (t - 1) * batch * hid;
       float* d = dz + t * batch * g4;
+      frozen_dh.clear();
       for (int64_t r = lo; r < hi; ++r) {
         const float* ar = a_all + (t * batch + r) * g4;
         float* dr = d + r * g4;
@@ -380,6 +394,12 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates,
         const float* dyr = dy + (t * batch + r) * hid;
         const float* cn = c_now + r * hid;
         const float* cp = c_prev + r * hid;
+        if (t >= len[r]) {  // finished: h_t = h_{t-1}, c_t = c_{t-1}, no gate gradient
+          std::memset(dr, 0, g4 * sizeof(float));
+          for (int64_t u = 0; u < hid; ++u) dhr[u] += dyr[u];
+          frozen_dh.insert(frozen_dh.end(), dhr, dhr + hid);
+          continue;
+        }
         int64_t u = 0;
         for (; u + kLanes <= hid; u += kLanes) {
           BackwardUnits<vec>(ar, dr, cn, cp, dyr, dhr, dcr, hid, u);
@@ -388,6 +408,12 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates,
       }
       Gemm(hi - lo, g4, hid, d + lo * g4, g4, packed[m].data(), /*init=*/nullptr, dh + lo * hid,
            hid);
+      const float* kept = frozen_dh.data();
+      for (int64_t r = lo; r < hi && !frozen_dh.empty(); ++r) {
+        if (t < len[r]) continue;
+        std::memcpy(dh + r * hid, kept, hid * sizeof(float));
+        kept += hid;
+      }
     }
   });
   return ffi::Error::Success();
@@ -403,6 +429,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(RnnJaxLstmForward, LstmForward,
                                   .Arg<ffi::Buffer<ffi::F32>>()  // b [4H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // h0 [B, H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // c0 [B, H]
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // lengths [B]
                                   .Ret<ffi::Buffer<ffi::F32>>()  // gates [T, B, 4H]
                                   .Ret<ffi::Buffer<ffi::F32>>()  // hs [T, B, H]
                                   .Ret<ffi::Buffer<ffi::F32>>());  // cs [T, B, H]
@@ -417,6 +444,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(RnnJaxLstmBackward, LstmBackward,
                                   .Arg<ffi::Buffer<ffi::F32>>()  // dys [T, B, H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // dh_T [B, H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // dc_T [B, H]
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // lengths [B]
                                   .Ret<ffi::Buffer<ffi::F32>>()  // dz [T, B, 4H]
                                   .Ret<ffi::Buffer<ffi::F32>>()  // dh_0 [B, H]
                                   .Ret<ffi::Buffer<ffi::F32>>());  // dc_0 [B, H]

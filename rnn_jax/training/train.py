@@ -1,9 +1,9 @@
 """Training: a pytree train state, a jitted train step, evaluation, and the fit loop.
 
 The step is a pure function ``(state, batch) -> (state, metrics)`` with no
-Python-side state, and data feeding (:mod:`rnn_jax.batching`) is separate from
+Python-side state, and data feeding (:mod:`rnn_jax.training.batching`) is separate from
 it, so vmapped sweeps can wrap it unchanged; given a mesh it splits each batch
-over several devices (:mod:`rnn_jax.parallel`).
+over several devices (:mod:`rnn_jax.training.parallel`).
 """
 
 import math
@@ -18,9 +18,9 @@ import optax
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
-from rnn_jax import batching, parallel
-from rnn_jax.batching import padded_chunks
 from rnn_jax.errors import ConfigError, DivergedError
+from rnn_jax.training import batching, parallel
+from rnn_jax.training.batching import padded_chunks
 from rnn_jax.typing import Params
 
 Batch = Mapping[str, Any]
@@ -84,8 +84,8 @@ def make_train_step(
       steps_per_call: with ``K > 1`` the function takes batches stacked ``[K, B, ...]``
         and runs K steps in one ``lax.scan`` (a whole epoch can be one call),
         returning the metrics averaged over the K steps.
-      mesh: split every batch over this :func:`rnn_jax.parallel.data_parallel_mesh`;
-        the state must then be :func:`rnn_jax.parallel.replicate`-d on it.
+      mesh: split every batch over this :func:`rnn_jax.training.parallel.data_parallel_mesh`;
+        the state must then be :func:`rnn_jax.training.parallel.replicate`-d on it.
     """
     step = make_step_fn(loss_fn, tx, mesh)
     if steps_per_call == 1:
@@ -109,7 +109,7 @@ def evaluate(
     """Averages over a whole split from per-batch sums (exact for a partial last batch).
 
     ``sums_fn(params, batch)`` is jitted by the caller and returns sums plus a
-    ``"count"``; batches come from :func:`rnn_jax.batching.padded_chunks` (one
+    ``"count"``; batches come from :func:`rnn_jax.training.batching.padded_chunks` (one
     shape, one compile; padding weighted 0 through ``batch["weight"]``).
     """
     totals: dict[str, jax.Array] = {}
@@ -125,7 +125,7 @@ class Validation:
     """A validation split scored from per-batch sums: ``validation(params) -> {name: mean}``.
 
     What a task hands over instead of an opaque function when it can, so that a
-    group of runs (:mod:`rnn_jax.members`) scores all its members with one vmapped,
+    group of runs (:mod:`rnn_jax.training.members`) scores all its members with one vmapped,
     once-compiled call (:func:`evaluate_members`).
     """
 

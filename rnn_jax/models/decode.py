@@ -2,7 +2,7 @@
 
 A decoder is a step function ``step(state, tokens [B]) -> (state, logits [B, V])``
 over any pytree state whose leaves have the batch as their leading axis (for
-example :meth:`rnn_jax.seq2seq.AttentionDecoder.step` with its parameters bound).
+example :meth:`rnn_jax.models.seq2seq.AttentionDecoder.step` with its parameters bound).
 The length is static, so a decoding is one compiled loop; after a sequence
 emits ``end`` it keeps emitting ``end`` (its padding).
 """

@@ -1,9 +1,9 @@
 """Data parallelism: split a CPU into devices, meshes, replication, sharded gradients, pacing.
 
-A train step given a mesh (:func:`rnn_jax.train.make_train_step`) hands every
+A train step given a mesh (:func:`rnn_jax.training.train.make_train_step`) hands every
 device a slice of each batch and averages the gradients with one all-reduce.
 On a CPU the devices are its cores (:func:`split_cpu`); on GPUs, the GPUs; in a
-multi-process run (:mod:`rnn_jax.distributed`) the mesh spans every process's
+multi-process run (:mod:`.distributed`) the mesh spans every process's
 devices and each process feeds its own rows (:func:`feed`).
 """
 
@@ -15,8 +15,8 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rnn_jax import distributed
 from rnn_jax.errors import ConfigError
+from rnn_jax.training import distributed
 
 BATCH_AXIS = "batch"  # the mesh axis data parallelism splits batches over
 
@@ -37,7 +37,7 @@ def split_cpu(devices: int) -> None:
 
 def data_parallel_mesh(devices: int) -> Mesh:
     """A one-axis mesh to split batches over: the first ``devices`` local devices, or, in a
-    multi-process run (:mod:`rnn_jax.distributed`), ``devices`` per process on every process.
+    multi-process run (:mod:`.distributed`), ``devices`` per process on every process.
 
     Raises:
       ConfigError: if JAX sees fewer devices. A CPU is one device unless split
@@ -54,8 +54,8 @@ def data_parallel_mesh(devices: int) -> Mesh:
         return Mesh(np.array(jax.devices()), (BATCH_AXIS,), axis_types=(AxisType.Auto,))
     if not 1 <= devices <= len(have):
         hint = (
-            f"start Python with JAX_NUM_CPU_DEVICES={devices} (or call "
-            f"rnn_jax.parallel.split_cpu({devices}) before JAX runs anything) to split the CPU"
+            f"start Python with JAX_NUM_CPU_DEVICES={devices} (or call rnn_jax.training."
+            f"parallel.split_cpu({devices}) before JAX runs anything) to split the CPU"
             if have[0].platform == "cpu" and devices > 1
             else f"choose between 1 and {len(have)}"
         )

@@ -12,8 +12,8 @@ from typing import Annotated, NoReturn, TypeVar
 import tyro
 from tqdm.auto import tqdm
 
-from rnn_jax import checks, distributed, parallel
 from rnn_jax.errors import UserError
+from rnn_jax.training import checks, distributed, parallel
 
 C = TypeVar("C")
 O = TypeVar("O")  # noqa: E741
@@ -29,14 +29,27 @@ def parse(config_cls: type[C], options_cls: type[O], args: list[str] | None = No
     ]
     flags = dataclasses.make_dataclass("Flags", fields, frozen=True)
     said = io.StringIO()
+    module = sys.modules.get(config_cls.__module__)
     try:
         with contextlib.redirect_stderr(said):
-            parsed = tyro.cli(flags, args=args, description=config_cls.__doc__)
+            parsed = tyro.cli(
+                flags,
+                args=args,
+                prog=_prog(module),
+                description=getattr(module, "__doc__", None) or config_cls.__doc__,
+            )
     except SystemExit as stop:
         if stop.code:
             fail(parse_error(said.getvalue()))
         raise
     return parsed.config, parsed.options
+
+
+def _prog(module) -> str | None:
+    """``python -m NAME`` for a module run that way (``__main__`` keeps its real name in its
+    spec), so that ``--help`` shows the command to type, not a file path."""
+    spec = getattr(module, "__spec__", None)
+    return f"python -m {spec.name}" if spec is not None else None
 
 
 def parse_error(box: str) -> str:
@@ -59,8 +72,8 @@ def run(
     one line (no traceback) and exits with status 2.
 
     Before JAX starts, splits a CPU into ``config.train.devices`` devices where that
-    asks for more (:func:`rnn_jax.parallel.split_cpu`), and joins a multi-process run
-    where ``options.dist`` describes one (:func:`rnn_jax.distributed.initialize`).
+    asks for more (:func:`rnn_jax.training.parallel.split_cpu`), and joins a multi-process run
+    where ``options.dist`` describes one (:func:`rnn_jax.training.distributed.initialize`).
     """
     config, options = parse(config_cls, options_cls, args)
     try:

@@ -1,6 +1,6 @@
 """The run shell every experiment shares, and the loading API for trained runs.
 
-:func:`run` trains a :class:`rnn_jax.task.Task` in its run directory and
+:func:`run` trains a :class:`rnn_jax.training.task.Task` in its run directory and
 reports it; :func:`load_run` gives back any run's config and best (or latest)
 parameters, and :mod:`rnn_jax.pretrained` the same for shipped models.
 """
@@ -16,11 +16,12 @@ import jax
 import tyro
 from tqdm.auto import tqdm
 
-from rnn_jax import batching, distributed, parallel, plotting, rundir, train
-from rnn_jax.ckpt import CheckpointError, Checkpoints
+from rnn_jax import plotting
 from rnn_jax.errors import ConfigError, UserError
-from rnn_jax.models import SequenceModel
-from rnn_jax.task import Task
+from rnn_jax.models.sequence import SequenceModel
+from rnn_jax.training import batching, distributed, parallel, rundir, train
+from rnn_jax.training.ckpt import CheckpointError, Checkpoints
+from rnn_jax.training.task import Task
 from rnn_jax.typing import Params
 
 C = TypeVar("C")
@@ -34,9 +35,11 @@ class ParamsMismatchError(UserError, ValueError):
 class RunOptions:
     """How to run, apart from what determines the result (never saved in config.json)."""
 
-    workdir: str | None = None
-    """Run directory: config, metrics, checkpoints, figures, results (default:
-    runs/<experiment>/default)."""
+    workdir: Annotated[
+        str | None,
+        tyro.conf.arg(metavar="DIR", help_behavior_hint="(default: runs/<experiment>/default)"),
+    ] = None
+    """Run directory: config, metrics, checkpoints, figures, results."""
     resume: bool = False
     """Continue the run in --workdir from its latest checkpoint."""
     tensorboard: bool = False
@@ -164,7 +167,7 @@ def fit(task: Task, folder: Path, *, resume: bool, tensorboard: bool = False) ->
     metric is kept besides the latest two. Resume restores the latest
     checkpoint and replays the data stream from its step, so the run ends with
     the parameters an uninterrupted run would have. With ``devices > 1``, or
-    several processes (:mod:`rnn_jax.distributed`), each batch is split over
+    several processes (:mod:`rnn_jax.training.distributed`), each batch is split over
     the devices; evaluation and the returned parameters stay on one device,
     and process 0 alone writes the metrics.
     """

@@ -84,11 +84,12 @@ def available() -> bool:
 
 
 def forward(
-    xw: jax.Array, wh: jax.Array, b: jax.Array, h0: jax.Array, c0: jax.Array
+    xw: jax.Array, wh: jax.Array, b: jax.Array, h0: jax.Array, c0: jax.Array, lengths: jax.Array
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``(gates, hs, cs)``: gate activations [T, B, 4H] and h, c [T, B, H] of every step.
 
-    ``xw`` [T, B, 4H] is ``x_t W_x`` for all steps (without the bias ``b``). Under
+    ``xw`` [T, B, 4H] is ``x_t W_x`` for all steps (without the bias ``b``); past a
+    row's length (``lengths`` [B] int32) its h and c stay as they were. Under
     ``jax.vmap`` every operand and result gets a leading member axis, which the kernel
     runs as one call (all members' rows split over the threads).
     """
@@ -104,7 +105,7 @@ def forward(
         input_output_aliases={0: 0},  # gates overwrite xw where XLA can spare it
         vmap_method="broadcast_all",  # the kernel takes a leading member axis
     )
-    return call(xw, wh, b, h0, c0)
+    return call(xw, wh, b, h0, c0, lengths)
 
 
 def backward(
@@ -115,8 +116,10 @@ def backward(
     dys: jax.Array,
     dh_last: jax.Array,
     dc_last: jax.Array,
+    lengths: jax.Array,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``(dz, dh0, dc0)``: gate pre-activation gradients [T, B, 4H] and the initial carry's."""
+    """``(dz, dh0, dc0)``: gate pre-activation gradients [T, B, 4H] and the initial carry's
+    (zero ``dz`` past a row's length, where ``dh`` and ``dc`` pass through)."""
     out = jax.ShapeDtypeStruct
     call = jax.ffi.ffi_call(
         "rnn_jax_lstm_backward",
@@ -124,4 +127,4 @@ def backward(
         input_output_aliases={0: 0},  # dz overwrites the gates
         vmap_method="broadcast_all",  # the kernel takes a leading member axis
     )
-    return call(gates, cs, c0, wh, dys, dh_last, dc_last)
+    return call(gates, cs, c0, wh, dys, dh_last, dc_last, lengths)

@@ -1,7 +1,7 @@
-"""Deep (stacked) and bidirectional RNNs, dense heads, and the four input/output patterns.
+"""Deep (stacked) and bidirectional RNNs over any registered cell.
 
-All params are plain pytrees: a stack is a list of per-layer cell params, a
-head a dict (linear) or a list of dicts (MLP).
+A stack's params are a list of per-layer cell params; a bidirectional layer's
+a dict ``{"fwd": ..., "bwd": ...}``.
 """
 
 from collections.abc import Sequence
@@ -9,45 +9,10 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from rnn_jax.cells import Cell
-from rnn_jax.scan import unroll
+from rnn_jax.nn.dense import dropout_apply
+from rnn_jax.recurrent.cells import Cell
+from rnn_jax.recurrent.scan import unroll
 from rnn_jax.typing import Carry, Lengths, Params, PRNGKey
-
-# --- dense heads ----------------------------------------------------------------
-
-
-def linear_init(key: PRNGKey, in_dim: int, out_dim: int, *, dtype=jnp.float32) -> Params:
-    """Dense layer params: lecun-normal ``w`` [in, out], zero ``b`` [out]."""
-    w = jax.nn.initializers.lecun_normal()(key, (in_dim, out_dim), dtype)
-    return {"w": w, "b": jnp.zeros((out_dim,), dtype)}
-
-
-def linear_apply(params: Params, x: jax.Array) -> jax.Array:
-    """``x @ w + b`` over the last axis (any leading axes: batch, time, ...)."""
-    y = x @ params["w"]
-    return y + jnp.broadcast_to(params["b"], y.shape)
-
-
-def mlp_init(key: PRNGKey, sizes: Sequence[int], *, dtype=jnp.float32) -> list[Params]:
-    """An MLP ``sizes[0] -> sizes[1] -> ... -> sizes[-1]`` as a list of linear layers."""
-    keys = jax.random.split(key, len(sizes) - 1)
-    return [linear_init(k, a, b, dtype=dtype) for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
-
-
-def mlp_apply(params: list[Params], x: jax.Array) -> jax.Array:
-    """Linear layers with relu between them (none after the last)."""
-    for layer in params[:-1]:
-        x = jax.nn.relu(linear_apply(layer, x))
-    return linear_apply(params[-1], x)
-
-
-# --- stacks ---------------------------------------------------------------------
-
-
-def dropout_apply(key: PRNGKey, x: jax.Array, rate: float) -> jax.Array:
-    """Inverted dropout: zero a ``rate`` fraction of ``x``, scale the rest by ``1/(1-rate)``."""
-    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
-    return jnp.where(keep, x / (1.0 - rate), 0.0).astype(x.dtype)
 
 
 def stack_init(
@@ -130,57 +95,9 @@ def bidirectional_apply(
     return (cf, cb), jnp.concatenate([yf, yb], axis=-1)
 
 
-# --- input/output patterns ------------------------------------------------------
-
-
 def last_valid(ys_bth: jax.Array, seq_lengths: Lengths | None = None) -> jax.Array:
     """Output at each sequence's last valid step ``[B, H]`` (the last step without lengths)."""
     if seq_lengths is None:
         return ys_bth[:, -1]
     idx = jnp.clip(seq_lengths - 1, 0, ys_bth.shape[1] - 1)
     return jnp.take_along_axis(ys_bth, idx[:, None, None], axis=1)[:, 0]
-
-
-def seq_to_vec(
-    cell: Cell, params: Params, xs: jax.Array, *, seq_lengths: Lengths | None = None, **kw
-) -> jax.Array:
-    """Sequence to vector: the head reads the top layer's last valid output. ``[B, C]``.
-
-    ``params`` is ``{"rnn": [...], "head": [...]}`` (a stack and an MLP).
-    """
-    _, ys = stack_apply(cell, params["rnn"], xs, seq_lengths=seq_lengths, **kw)
-    return mlp_apply(params["head"], last_valid(ys, seq_lengths))
-
-
-def seq_to_seq(
-    cell: Cell, params: Params, xs: jax.Array, *, seq_lengths: Lengths | None = None, **kw
-) -> jax.Array:
-    """Sequence to sequence: the head projects every step's output. ``[B, T, C]``."""
-    _, ys = stack_apply(cell, params["rnn"], xs, seq_lengths=seq_lengths, **kw)
-    return mlp_apply(params["head"], ys)
-
-
-def vec_to_seq(cell: Cell, params: Params, x_bd: jax.Array, steps: int, **kw) -> jax.Array:
-    """Vector to sequence: the input vector is fed at each of ``steps`` steps. ``[B, T, C]``."""
-    xs = jnp.broadcast_to(x_bd[:, None, :], (x_bd.shape[0], steps, x_bd.shape[-1]))
-    return seq_to_seq(cell, params, xs, **kw)
-
-
-def encoder_decoder(
-    cell: Cell,
-    params: Params,
-    xs: jax.Array,
-    decoder_inputs: jax.Array,
-    *,
-    seq_lengths: Lengths | None = None,
-    **kw,
-) -> jax.Array:
-    """Delayed sequence to sequence: the encoder reads ``xs``, its final carries start the decoder.
-
-    ``params`` is ``{"encoder": [...], "decoder": [...], "head": [...]}`` with
-    stacks of equal depth and widths. ``decoder_inputs`` ``[B, T', D']`` are
-    e.g. the targets shifted right (teacher forcing). Returns ``[B, T', C]``.
-    """
-    carries, _ = stack_apply(cell, params["encoder"], xs, seq_lengths=seq_lengths, **kw)
-    _, ys = stack_apply(cell, params["decoder"], decoder_inputs, carries=carries, **kw)
-    return mlp_apply(params["head"], ys)

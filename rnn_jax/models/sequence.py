@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from rnn_jax import stack
-from rnn_jax.cells import Cell, get_cell
 from rnn_jax.errors import ConfigError
+from rnn_jax.nn import dense
+from rnn_jax.recurrent import stack
+from rnn_jax.recurrent.cells import Cell, get_cell
 from rnn_jax.typing import Carry, Lengths, Params, PRNGKey
 
 
@@ -22,7 +23,7 @@ class SequenceModel:
     Attributes:
       in_dim: features per time step.
       out_dim: outputs of the head.
-      cell: cell name (see ``rnn_jax.cells.CELLS``).
+      cell: a registered cell's name (``rnn_jax.recurrent.cells.CELLS``).
       hidden: hidden size of each RNN layer.
       input_proj: width of a linear input layer before the RNN; 0 for none.
       head: hidden widths of the MLP head (relu between layers).
@@ -51,14 +52,15 @@ class SequenceModel:
         rnn_in = self.input_proj or self.in_dim
         params = {
             "rnn": stack.stack_init(kr, self.rnn_cell, rnn_in, self.hidden),
-            "head": stack.mlp_init(kh, [self.hidden[-1], *self.head, self.out_dim]),
+            "head": dense.mlp_init(kh, [self.hidden[-1], *self.head, self.out_dim]),
         }
         if self.input_proj:
-            params["proj"] = stack.linear_init(kp, self.in_dim, self.input_proj)
+            params["proj"] = dense.linear_init(kp, self.in_dim, self.input_proj)
         return params
 
-    def init_carries(self, batch: int) -> list[Carry]:
-        return [self.rnn_cell.init_carry((batch,), h) for h in self.hidden]
+    def init_carries(self, params: Params, batch: int) -> list[Carry]:
+        """Zero carries of every layer for ``batch`` sequences."""
+        return [self.rnn_cell.init_carry(p, (batch,)) for p in params["rnn"]]
 
     def features(
         self,
@@ -76,7 +78,7 @@ class SequenceModel:
         outputs the head reads.
         """
         if "proj" in params:
-            xs = stack.linear_apply(params["proj"], xs)
+            xs = dense.linear_apply(params["proj"], xs)
         return stack.stack_apply(
             self.rnn_cell,
             params["rnn"],
@@ -95,7 +97,7 @@ class SequenceModel:
         The body of autoregressive rollouts (``lax.scan`` over generated steps).
         """
         if "proj" in params:
-            x_t = stack.linear_apply(params["proj"], x_t)
+            x_t = dense.linear_apply(params["proj"], x_t)
         new = []
         for p, carry in zip(params["rnn"], carries):
             carry, x_t = self.rnn_cell.step(p, carry, x_t)
@@ -104,17 +106,17 @@ class SequenceModel:
 
     def warm_up(self, params: Params, xs: jax.Array) -> tuple[list[Carry], jax.Array]:
         """Read a prompt ``xs [B, T, in]``: the final carries and the head's output after its
-        last step ``[B, out]``, where a rollout (:func:`rnn_jax.sample.carry_forward`) starts."""
+        last step ``[B, out]``, where a rollout (:func:`sample.carry_forward`) starts."""
         carries, ys = self.features(params, xs)
         return carries, self.head_apply(params, ys[:, -1])
 
     def head_apply(self, params: Params, h: jax.Array) -> jax.Array:
-        return stack.mlp_apply(params["head"], h)
+        return dense.mlp_apply(params["head"], h)
 
     def _train_head(self, params: Params, h: jax.Array, key: PRNGKey | None) -> jax.Array:
         """The head, after dropout on its input when training (a ``key``)."""
         if key is not None and self.dropout:
-            h = stack.dropout_apply(key, h, self.dropout)
+            h = dense.dropout_apply(key, h, self.dropout)
         return self.head_apply(params, h)
 
     def apply_last(

@@ -23,8 +23,11 @@ scan and does two matmuls per step. Here:
     dW_h = sum_t h_{t-1}^T dz_t,  dW_x = sum_t x_t^T dz_t,  db = sum_t dz_t
 
 On a CPU in float32 both time loops run in a compiled kernel
-(:mod:`rnn_jax.lstm.cpu`: one call per loop, the batch split over the cores)
+(:mod:`rnn_jax.recurrent.fused_lstm.cpu`: one call per loop, the batch split over the cores)
 instead of XLA's loops; the matmuls over all steps stay with XLA either way.
+
+With ``lengths``, a sequence's carry is frozen past its length (both loops skip
+its finished rows), so padded batches keep the fast path.
 
 Gradients equal ``jax.grad`` of the plain scan (tests/test_lstm_fused.py).
 """
@@ -34,7 +37,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from rnn_jax.lstm import cpu as lstm_cpu
+from rnn_jax.recurrent.fused_lstm import cpu as lstm_cpu
 from rnn_jax.typing import LSTMCarry, Params
 
 
@@ -81,38 +84,69 @@ def _use_kernel(xs: jax.Array) -> bool:
     )
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(3,))
-def lstm_scan(
-    params: Params, carry: LSTMCarry, xs_tbd: jax.Array, unroll: int = 1
-) -> tuple[LSTMCarry, jax.Array]:
-    """Run an LSTM over time-major ``xs_tbd`` [T, B, D]; returns ``(carry_T, ys [T, B, H])``.
+def fused_applies(params: Params, carry: LSTMCarry, xs: jax.Array) -> bool:
+    """Whether :func:`lstm_layer` serves these operands: float32 or float64 throughout."""
+    dtypes = {x.dtype for x in jax.tree.leaves((params, carry, xs))}
+    return len(dtypes) == 1 and dtypes.pop() in (jnp.float32, jnp.float64)
 
-    Same values as scanning :func:`rnn_jax.cells.lstm_recur`, cheaper gradients.
-    Expects float32 or float64 params, inputs and carry of one dtype. ``unroll``
-    applies to XLA's loops (the CPU kernel has none to unroll).
+
+def lstm_layer(
+    params: Params,
+    carry: LSTMCarry,
+    xs_tbd: jax.Array,
+    seq_lengths: jax.Array | None = None,
+    unroll: int = 1,
+) -> tuple[LSTMCarry, jax.Array]:
+    """Run an LSTM over time-major ``xs_tbd`` [T, B, D]; returns ``(carry, ys [T, B, H])``.
+
+    Same values as scanning :func:`rnn_jax.recurrent.lstm.lstm_recur` (with
+    ``seq_lengths`` [B]: the carry at each sequence's last valid step, zero outputs
+    past it), cheaper gradients. Expects float32 or float64 params, inputs and carry
+    of one dtype. ``unroll`` applies to XLA's loops (the CPU kernel has none).
     """
+    t_len, batch = xs_tbd.shape[:2]
+    if seq_lengths is None:
+        return lstm_scan(params, carry, xs_tbd, jnp.full((batch,), t_len, jnp.int32), unroll)
+    lengths = jnp.asarray(seq_lengths, jnp.int32)
+    carry, hs = lstm_scan(params, carry, xs_tbd, lengths, unroll)
+    valid_tb1 = (jnp.arange(t_len, dtype=jnp.int32)[:, None] < lengths[None, :])[..., None]
+    return carry, jnp.where(valid_tb1, hs, jnp.zeros_like(hs))
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(4,))
+def lstm_scan(
+    params: Params, carry: LSTMCarry, xs_tbd: jax.Array, lengths: jax.Array, unroll: int = 1
+) -> tuple[LSTMCarry, jax.Array]:
+    """The layer's core: ``(carry, hs [T, B, H])`` where ``hs`` holds each sequence's
+    frozen ``h`` past its length (``lengths`` [B] int32; :func:`lstm_layer` zeroes them)."""
     if _use_kernel(xs_tbd):
-        carry, _, hs, _ = _forward(params, carry, xs_tbd, unroll)
+        carry, _, hs, _ = _forward(params, carry, xs_tbd, lengths, unroll)
         return carry, hs
 
-    def body(carry, xw_t):
+    def body(carry, inp):
+        xw_t, t = inp
         h, c = _cell(_gates(params, xw_t, carry.h), carry.c)
-        return LSTMCarry(h, c), h
+        keep_b1 = (t < lengths)[:, None]
+        carry = LSTMCarry(jnp.where(keep_b1, h, carry.h), jnp.where(keep_b1, c, carry.c))
+        return carry, carry.h
 
-    return jax.lax.scan(body, carry, xs_tbd @ params["wx"], unroll=unroll)
+    steps = jnp.arange(xs_tbd.shape[0], dtype=jnp.int32)
+    return jax.lax.scan(body, carry, (xs_tbd @ params["wx"], steps), unroll=unroll)
 
 
-def _forward(params, carry, xs_tbd, unroll):
+def _forward(params, carry, xs_tbd, lengths, unroll):
     """``(carry_T, gates, hs, cs)``: gate activations [T, B, 4H], h, c [T, B, H] of all steps."""
     xw = xs_tbd @ params["wx"]
     if _use_kernel(xs_tbd):
-        gates, hs, cs = lstm_cpu.forward(xw, params["wh"], params["b"], carry.h, carry.c)
+        gates, hs, cs = lstm_cpu.forward(xw, params["wh"], params["b"], carry.h, carry.c, lengths)
         return LSTMCarry(hs[-1], cs[-1]), gates, hs, cs
 
     def body(t, state):
         h, c, gates, hs, cs = state
         a = _gates(params, _at(gates, t), h)
-        h, c = _cell(a, c)
+        h_new, c_new = _cell(a, c)
+        keep_b1 = (t.astype(jnp.int32) < lengths)[:, None]
+        h, c = jnp.where(keep_b1, h_new, h), jnp.where(keep_b1, c_new, c)
         return h, c, _put(gates, a, t), _put(hs, h, t), _put(cs, c, t)
 
     per_step = jnp.zeros((xw.shape[0],) + carry.h.shape, carry.h.dtype)  # h_t, c_t slots
@@ -121,11 +155,11 @@ def _forward(params, carry, xs_tbd, unroll):
     return LSTMCarry(h, c), gates, hs, cs
 
 
-def _backward(params, carry0, cs, gates, cts, unroll):
+def _backward(params, carry0, cs, gates, lengths, cts, unroll):
     """``(dz [T, B, 4H], dh_0, dc_0)``: the reverse loop, from the outputs' cotangents."""
     (dh_t, dc_t), dys = cts
     if _use_kernel(gates):
-        return lstm_cpu.backward(gates, cs, carry0.c, params["wh"], dys, dh_t, dc_t)
+        return lstm_cpu.backward(gates, cs, carry0.c, params["wh"], dys, dh_t, dc_t, lengths)
     i, f, g, o = jnp.split(gates, 4, axis=-1)
     c_prev = jnp.concatenate([carry0.c[None], cs[:-1]], axis=0)
     tc = jnp.tanh(cs)
@@ -140,26 +174,29 @@ def _backward(params, carry0, cs, gates, cts, unroll):
     def body(j, state):
         t = t_len - 1 - j
         dh, dc, dz = state
+        keep_b1 = (t.astype(jnp.int32) < lengths)[:, None]  # a frozen step passes dh and dc through
         dh = dh + _at(dys, t)
         dc_dh, f_t = jnp.split(_at(dc_dh_f, t), 2, axis=-1)
-        dc = dc + dh * dc_dh
-        dz_t = _at(dz, t) * jnp.concatenate([dc, dc, dc, dh], axis=-1)
-        return dz_t @ wh_t, dc * f_t, _put(dz, dz_t, t)
+        dc_new = dc + dh * dc_dh
+        dz_t = _at(dz, t) * jnp.concatenate([dc_new, dc_new, dc_new, dh], axis=-1)
+        dz_t = jnp.where(keep_b1, dz_t, jnp.zeros_like(dz_t))
+        dh = jnp.where(keep_b1, dz_t @ wh_t, dh)
+        return dh, jnp.where(keep_b1, dc_new * f_t, dc), _put(dz, dz_t, t)
 
     dh0, dc0, dz = jax.lax.fori_loop(0, t_len, body, (dh_t, dc_t, dz), unroll=unroll)
     return dz, dh0, dc0
 
 
-def _fwd(params, carry, xs_tbd, unroll):
-    carry_t, gates, hs, cs = _forward(params, carry, xs_tbd, unroll)
-    return (carry_t, hs), (params, carry, xs_tbd, hs, cs, gates)
+def _fwd(params, carry, xs_tbd, lengths, unroll):
+    carry_t, gates, hs, cs = _forward(params, carry, xs_tbd, lengths, unroll)
+    return (carry_t, hs), (params, carry, xs_tbd, lengths, hs, cs, gates)
 
 
 def _bwd(unroll, res, cts):
-    params, carry0, xs, hs, cs, gates = res
+    params, carry0, xs, lengths, hs, cs, gates = res
     t_len, batch, d = xs.shape
     hid = hs.shape[-1]
-    dz, dh0, dc0 = _backward(params, carry0, cs, gates, cts, unroll)
+    dz, dh0, dc0 = _backward(params, carry0, cs, gates, lengths, cts, unroll)
     h_prev = jnp.concatenate([carry0.h[None], hs[:-1]], axis=0)
     dz_ng = dz.reshape(t_len * batch, 4 * hid)  # [T*B, 4H]: one large matmul per weight
     grads = {
@@ -167,7 +204,8 @@ def _bwd(unroll, res, cts):
         "wh": h_prev.reshape(-1, hid).T @ dz_ng,
         "b": dz_ng.sum(axis=0),
     }
-    return grads, LSTMCarry(dh0, dc0), (dz_ng @ params["wx"].T).reshape(xs.shape)
+    dxs = (dz_ng @ params["wx"].T).reshape(xs.shape)
+    return grads, LSTMCarry(dh0, dc0), dxs, None  # lengths are integers: no cotangent
 
 
 lstm_scan.defvjp(_fwd, _bwd)

@@ -1,4 +1,4 @@
-"""What an experiment hands the shared run shell (:func:`rnn_jax.experiment.run`).
+"""What an experiment hands the shared run shell (:func:`rnn_jax.training.experiment.run`).
 
 An experiment module builds a :class:`Task` from its config (model, loss,
 evaluation, training arrays, the metric that picks the best checkpoint, and a
@@ -13,15 +13,24 @@ from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
 import numpy as np
+import tyro
 
-from rnn_jax import checks
 from rnn_jax.errors import ConfigError
-from rnn_jax.models import SequenceModel
-from rnn_jax.optim import OptimConfig
-from rnn_jax.train import LossFn
+from rnn_jax.models.sequence import SequenceModel
+from rnn_jax.recurrent import cells
+from rnn_jax.training import checks
+from rnn_jax.training.optim import OptimConfig
+from rnn_jax.training.train import LossFn
 from rnn_jax.typing import Params, PRNGKey
 
 MODES = ("max", "min")
+
+CellName = Annotated[
+    str,
+    tyro.conf.arg(help=cells.describe()),
+    checks.Check(lambda name: name in cells.CELLS, f"one of {tuple(cells.CELLS)}"),
+]
+"""A config field naming a registered cell; its help and its check come from the registry."""
 
 
 @dataclass(frozen=True)
@@ -71,14 +80,14 @@ class Task:
       batch_size: examples per step.
       steps: optimizer steps of the whole run.
       evaluate: ``params -> {name: value}`` on the validation split; a
-        :class:`rnn_jax.train.Validation` where the split is scored by batch sums
+        :class:`rnn_jax.training.train.Validation` where the split is scored by batch sums
         (a sweep group then scores all its members in one vmapped call).
       eval_every: steps between evaluations (each writes a checkpoint).
       best: the name in ``evaluate``'s metrics that picks the best checkpoint.
       mode: ``"max"`` or ``"min"``: whether larger ``best`` is better.
       report: ``(params, run_dir) -> Report``: test figures, plots, tables.
       model: the :class:`SequenceModel` the params belong to, saved with the run
-        so any code can rebuild it (:func:`rnn_jax.experiment.load_run`).
+        so any code can rebuild it (:func:`rnn_jax.training.experiment.load_run`).
       curves: metric names plotted in ``figures/curves.png``.
       log_every: steps between training log points.
       steps_per_call: steps run per compiled call (``lax.scan`` over batches).

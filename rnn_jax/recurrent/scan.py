@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax.cells import Cell, hidden_size, in_features
+from rnn_jax.recurrent.cells import Cell, LayerPath
 from rnn_jax.typing import Carry, Lengths, Params, Seq, SeqOut
 
 
@@ -32,7 +32,7 @@ def flip_valid(xs_btd: jax.Array, seq_lengths: Lengths | None) -> jax.Array:
     return jnp.take_along_axis(xs_btd, idx, axis=1)
 
 
-def _check_inputs(params: Params, xs: jax.Array, carry: Carry, seq_lengths, time_major: bool):
+def _check_inputs(cell: Cell, params: Params, xs, carry: Carry, seq_lengths, time_major: bool):
     """Shape checks at trace time (free at run time); raise ``ValueError`` naming the shapes."""
     layout = "[time, batch, features]" if time_major else "[batch, time, features]"
     if xs.ndim != 3:
@@ -40,22 +40,23 @@ def _check_inputs(params: Params, xs: jax.Array, carry: Carry, seq_lengths, time
             f"unroll expects a rank-3 input {layout}, got shape {tuple(xs.shape)}; "
             "add a batch axis with xs[None] or a feature axis with xs[..., None]"
         )
-    d = in_features(params)
+    d = cell.input_size(params)
     if xs.shape[-1] != d:
         raise ValueError(
             f"input {layout} has shape {tuple(xs.shape)}: {xs.shape[-1]} features per step, but "
-            f"the cell expects {d} (params['wx'] is {tuple(params['wx'].shape)})"
+            f"the {cell.name} cell expects {d} (its params' input size)"
         )
     b = xs.shape[0 if not time_major else 1]
     t = xs.shape[1 if not time_major else 0]
-    want = (b, hidden_size(params))
-    for leaf in jax.tree.leaves(carry):
-        if tuple(leaf.shape) != want:
-            shapes = [tuple(x.shape) for x in jax.tree.leaves(carry)]
-            raise ValueError(
-                f"carry has shapes {shapes}, expected {want} ([batch, hidden]) for each part; "
-                "build it with cell.init_carry((batch,), hidden)"
-            )
+    want = jax.eval_shape(lambda p: cell.init_carry(p, (b,)), params)
+    got, expected = jax.tree.structure(carry), jax.tree.structure(want)
+    shapes = [tuple(jnp.shape(x)) for x in jax.tree.leaves(carry)]
+    want_shapes = [tuple(x.shape) for x in jax.tree.leaves(want)]
+    if got != expected or shapes != want_shapes:
+        raise ValueError(
+            f"carry has shapes {shapes}, expected {want_shapes} for a batch of {b}; "
+            "build it with cell.init_carry(params, (batch,))"
+        )
     if seq_lengths is not None:
         if jnp.shape(seq_lengths) != (b,):
             raise ValueError(
@@ -84,15 +85,15 @@ def unroll(
     time_major: bool = False,
     unroll: int = 1,
     hoist: bool | None = None,
-    fused: bool | None = None,
+    path: str | None = None,
 ) -> tuple[Carry, SeqOut]:
-    """Run ``cell`` over a sequence with ``jax.lax.scan``.
+    """Run ``cell`` over a sequence: its fastest path that applies, else ``jax.lax.scan``.
 
     Args:
-      cell: the cell's functions (e.g. ``rnn_jax.LSTM``).
+      cell: any cell that meets the contract (e.g. ``rnn_jax.LSTM``).
       params: the cell's params (from ``cell.init``).
       xs: inputs ``[B, T, D]``, or ``[T, B, D]`` with ``time_major``.
-      carry: initial carry; zeros when omitted.
+      carry: initial carry; zeros (``cell.init_carry``) when omitted.
       seq_lengths: ``[B]`` ints in ``[0, T]``. Past its end a sequence's carry is
         frozen (so the final carry is the one at its last valid step) and its
         outputs are zero. Traced lengths are not range-checked.
@@ -100,23 +101,23 @@ def unroll(
         aligned with the inputs.
       time_major: inputs and outputs are ``[T, B, ...]``.
       unroll: steps per scan iteration (``lax.scan``'s ``unroll``).
-      hoist: project all inputs with one matmul before the scan (``True``) or
-        per step in the body (``False``); default :func:`default_hoist`. A
-        fused layer chooses for itself (the LSTM's projects up front).
-      fused: run the cell's own layer over time (``cell.fused``, e.g. the LSTM's
-        hand-derived backward pass and CPU kernel, :mod:`rnn_jax.lstm`); default:
-        where the cell has one, without ``seq_lengths``, in float32 or float64.
+      hoist: for a split cell on the generic scan, project all inputs with one
+        matmul before the scan (``True``) or per step in the body (``False``);
+        default :func:`default_hoist`.
+      path: ``"scan"`` for the generic scan, or the name of one of the cell's
+        fast paths (``cell.paths``, e.g. the LSTM's ``"fused"``); default: the
+        first fast path that applies to these operands, else the scan.
 
     Returns:
       ``(final_carry, ys)``: ys is ``[B, T, H]`` (or ``[T, B, H]``).
 
     Raises:
-      ValueError: on a wrong rank, feature size, carry shape or ``seq_lengths``.
+      ValueError: on a wrong rank, feature size, carry shape or ``seq_lengths``,
+        or a ``path`` the cell does not have.
     """
     if carry is None and xs.ndim == 3:
-        b = xs.shape[1] if time_major else xs.shape[0]
-        carry = cell.init_carry((b,), hidden_size(params), params["wh"].dtype)
-    _check_inputs(params, xs, carry, seq_lengths, time_major)
+        carry = cell.init_carry(params, (xs.shape[1] if time_major else xs.shape[0],))
+    _check_inputs(cell, params, xs, carry, seq_lengths, time_major)
     hoist = default_hoist() if hoist is None else hoist
     if seq_lengths is not None:
         seq_lengths = jnp.asarray(seq_lengths)
@@ -126,21 +127,9 @@ def unroll(
         xs_btd = flip_valid(xs_btd, seq_lengths)
     xs_tbd = jnp.swapaxes(xs_btd, 0, 1)
 
-    if fused is None:
-        dtypes = {x.dtype for x in jax.tree.leaves((params, carry, xs))}
-        fused = (
-            cell.fused is not None
-            and seq_lengths is None
-            and len(dtypes) == 1
-            and dtypes.pop() in (jnp.float32, jnp.float64)
-        )
-    if fused:
-        if cell.fused is None or seq_lengths is not None:
-            raise ValueError(
-                f"fused=True needs a cell with a fused layer (the {cell.name} cell has "
-                f"{'one' if cell.fused else 'none'}) and no seq_lengths"
-            )
-        carry, ys_tbh = cell.fused(params, carry, xs_tbd, unroll)
+    fast = _choose_path(cell, path, params, carry, xs_tbd)
+    if fast is not None:
+        carry, ys_tbh = fast.run(params, carry, xs_tbd, seq_lengths, unroll)
     else:
         carry, ys_tbh = _scan(cell, params, carry, xs_tbd, seq_lengths, hoist, unroll)
 
@@ -150,13 +139,32 @@ def unroll(
     return carry, (jnp.swapaxes(ys_bth, 0, 1) if time_major else ys_bth)
 
 
-def _scan(cell, params, carry, xs_tbd, seq_lengths, hoist, unroll):
-    """The generic scan over time-major inputs, with optional length masking."""
-    inputs = cell.project(params, xs_tbd) if hoist else xs_tbd
+def _choose_path(cell: Cell, path: str | None, params, carry, xs_tbd) -> LayerPath | None:
+    """The fast path to run, or ``None`` for the generic scan."""
+    if path is None:
+        return next((p for p in cell.paths if p.applies(params, carry, xs_tbd)), None)
+    if path == "scan":
+        return None
+    for p in cell.paths:
+        if p.name == path:
+            return p
+    names = ["scan", *(p.name for p in cell.paths)]
+    raise ValueError(f"the {cell.name} cell has no path {path!r}; choose one of {names}")
 
-    def step(carry, x_t):
-        xw = x_t if hoist else cell.project(params, x_t)
-        return cell.recur(params, carry, xw)
+
+def _scan(cell: Cell, params, carry, xs_tbd, seq_lengths, hoist, unroll):
+    """The generic scan over time-major inputs, with optional length masking."""
+    split = cell.project is not None and cell.recur is not None
+    if split and hoist:
+        inputs = cell.project(params, xs_tbd)
+
+        def step(carry, xw_t):
+            return cell.recur(params, carry, xw_t)
+    else:
+        inputs = xs_tbd
+
+        def step(carry, x_t):
+            return cell.step(params, carry, x_t)
 
     if seq_lengths is None:
         return jax.lax.scan(step, carry, inputs, unroll=unroll)
@@ -167,9 +175,11 @@ def _scan(cell, params, carry, xs_tbd, seq_lengths, hoist, unroll):
     def masked_step(carry, inp):
         x_t, valid_b = inp
         new, y = step(carry, x_t)
-        # [B] -> [B, 1]: pad the mask on the right so it broadcasts over hidden units.
-        keep = valid_b[:, None]
-        new = jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, carry)
-        return new, jnp.where(keep, y, jnp.zeros_like(y))
+
+        def keep(new, old):
+            # [B] -> [B, 1, ...]: pad the mask on the right so it broadcasts over the rest.
+            return jnp.where(valid_b.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
+
+        return jax.tree.map(keep, new, carry), keep(y, jnp.zeros_like(y))
 
     return jax.lax.scan(masked_step, carry, (inputs, mask_tb), unroll=unroll)

@@ -8,7 +8,7 @@ the new context. Without attention (``attention=None``) the context is the
 memory's mean at every step: the plain encoder-decoder, whose one vector must
 carry the whole input.
 
-``step`` has the shape :mod:`rnn_jax.decode` runs (greedy and beam search);
+``step`` has the shape :mod:`rnn_jax.models.decode` runs (greedy and beam search);
 ``teacher_forced`` scans it over given tokens for training.
 """
 
@@ -18,9 +18,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rnn_jax import cells
-from rnn_jax.attention import Attention
-from rnn_jax.stack import linear_apply, linear_init
+from rnn_jax.nn.attention import Attention
+from rnn_jax.nn.dense import linear_apply, linear_init
+from rnn_jax.recurrent import gated
+from rnn_jax.recurrent.lstm import lstm_init, lstm_recur
 from rnn_jax.typing import LSTMCarry, Params, PRNGKey
 
 
@@ -65,7 +66,7 @@ class AttentionDecoder:
         params = {
             "embed": jax.random.normal(ke, (self.vocab, self.embed)) / jnp.sqrt(self.embed),
             "init": linear_init(ki, self.memory_dim, 2 * self.hidden),
-            "cell": cells.lstm_init(kc, self.embed + self.memory_dim, self.hidden),
+            "cell": lstm_init(kc, self.embed + self.memory_dim, self.hidden),
             "out": linear_init(ko, self.hidden + self.memory_dim, self.vocab),
         }
         if self._attention is not None:
@@ -88,7 +89,7 @@ class AttentionDecoder:
     ) -> tuple[DecoderState, jax.Array, jax.Array]:
         """Read ``token [B]``: ``(state, logits [B, vocab], attention weights [B, N])``."""
         x = jnp.concatenate([params["embed"][token], state.context], axis=-1)
-        carry, h = cells.lstm_recur(params["cell"], state.carry, cells.project(params["cell"], x))
+        carry, h = lstm_recur(params["cell"], state.carry, gated.project(params["cell"], x))
         att = self._attention
         if att is None:
             context = state.context
@@ -118,7 +119,7 @@ class AttentionDecoder:
         return jnp.swapaxes(logits, 0, 1), jnp.swapaxes(weights, 0, 1)
 
     def bound(self, params: Params):
-        """``(state, token) -> (state, logits)``, the step :mod:`rnn_jax.decode` runs."""
+        """``(state, token) -> (state, logits)``, the step :mod:`rnn_jax.models.decode` runs."""
         return lambda state, token: self.step(params, state, token)[:2]
 
 

@@ -13,8 +13,8 @@ import numpy as np
 from scipy import signal as scipy_signal
 from scipy import stats
 
-from rnn_jax import batching
 from rnn_jax.data import signals
+from rnn_jax.training import batching
 
 
 def window_errors(

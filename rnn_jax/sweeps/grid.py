@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from rnn_jax import rundir
 from rnn_jax.errors import ConfigError
+from rnn_jax.training import rundir
 
 Assignment = dict[str, Any]  # "model.hidden" -> (64,)
 
@@ -191,7 +191,7 @@ def run_name(assignment: Assignment) -> str:
 
 
 # Settings that members of one compiled program may differ in: the seed, and the optimizer's
-# injected hyper-parameters (rnn_jax.optim). Of the clip norm, only whether it is on shapes
+# injected hyper-parameters (rnn_jax.training.optim). Of the clip norm, only whether it is on shapes
 # the program.
 SHARED = ("seed", "train.lr", "train.warmup_steps", "train.clip_norm")
 
@@ -199,7 +199,7 @@ SHARED = ("seed", "train.lr", "train.warmup_steps", "train.clip_norm")
 def program_key(assignment: Assignment) -> tuple:
     """What separates groups: every setting but the :data:`SHARED` ones (of the clip norm,
     whether it is on). Members that differ in those alone train together as one compiled
-    program (:mod:`rnn_jax.members`). Values may be the settings or their text."""
+    program (:mod:`rnn_jax.training.members`). Values may be the settings or their text."""
     key = []
     for path, value in assignment.items():
         if path == "train.clip_norm":

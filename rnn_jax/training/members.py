@@ -5,11 +5,11 @@ The members of a group are tasks that differ only in their seed (their
 initialisation, data order, dropout masks and, where the experiment draws it
 from the seed, their validation split) and the optimizer's peak learning rate,
 warm-up length and clip norm, which each member's optimizer state holds as
-arrays (:mod:`rnn_jax.optim`). Each
+arrays (:mod:`rnn_jax.training.optim`). Each
 member's parameters and optimizer state sit at index ``m`` of every array of the
 stacked state, the step is ``jax.vmap``-ed over that axis and jitted once, and
 every member writes the run directory its solo run would
-(:func:`rnn_jax.experiment.fit`): metrics, checkpoints, then its own report. A
+(:func:`rnn_jax.training.experiment.fit`): metrics, checkpoints, then its own report. A
 member whose loss turns non-finite is frozen from that step on and marked
 failed (``failed.json``) while the others train on.
 """
@@ -26,10 +26,11 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
-from rnn_jax import batching, experiment, parallel, rundir, sweep, train
-from rnn_jax.ckpt import Checkpoints
 from rnn_jax.errors import ConfigError
-from rnn_jax.task import Task
+from rnn_jax.sweeps import grid as sweep
+from rnn_jax.training import batching, experiment, parallel, rundir, train
+from rnn_jax.training.ckpt import Checkpoints
+from rnn_jax.training.task import Task
 
 MEMBER_AXIS = "member"  # the mesh axis a group's members are split over
 
@@ -45,7 +46,7 @@ def unstack(tree: object, m: int) -> object:
 
 
 def check_group(tasks: list[Task]) -> None:
-    """Raise ConfigError unless the tasks differ in :data:`rnn_jax.sweep.SHARED` settings
+    """Raise ConfigError unless the tasks differ in :data:`rnn_jax.sweeps.grid.SHARED` settings
     alone (their seed and the optimizer's injected hyper-parameters)."""
 
     def flat(settings: dict, prefix: str = "") -> dict:
@@ -86,7 +87,7 @@ def make_group_step(task: Task, mesh: Mesh | None = None):
 
 def evaluate(tasks: list[Task], params: object) -> list[dict[str, float]]:
     """Every member's validation metrics for its slice of the stacked ``params``: one
-    vmapped call where the tasks score by batch sums (:class:`rnn_jax.train.Validation`),
+    vmapped call where the tasks score by batch sums (:class:`rnn_jax.training.train.Validation`),
     else each member's own ``evaluate``."""
     if all(isinstance(t.evaluate, train.Validation) for t in tasks):
         return train.evaluate_members([t.evaluate for t in tasks], params)

@@ -1,0 +1,87 @@
+"""The GRU in two forms: the course's reset-before and cuDNN/PyTorch/Flax's reset-after."""
+
+import jax
+import jax.numpy as jnp
+
+from rnn_jax.recurrent import gated
+from rnn_jax.recurrent.cells import Cell, register, split_step
+from rnn_jax.typing import Params, PRNGKey
+
+
+def gru_init(key: PRNGKey, in_dim: int, hidden: int, *, dtype=jnp.float32) -> Params:
+    """GRU params, gates fused in the order ``z, r, n``: ``wx`` [D, 3H], ``wh`` [H, 3H], ``b``."""
+    return gated.init_weights(key, in_dim, hidden, 3, dtype)
+
+
+def gru_recur(params: Params, h: jax.Array, xw: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """GRU step in the course's (reset-before) form::
+
+        z, r = sigmoid(x_t W_x[z,r] + h_{t-1} W_h[z,r] + b[z,r])
+        n    = tanh(x_t W_x[n] + (r * h_{t-1}) W_h[n] + b[n])
+        h_t  = (1 - z) * h_{t-1} + z * n
+
+    The candidate needs ``r`` first, so this form costs two recurrent matmuls.
+    """
+    hid = h.shape[-1]
+    acc = gated.acc_dtype(params["wh"].dtype)
+    wh = params["wh"]
+    zr = gated.sigmoid(
+        xw[..., : 2 * hid] + jnp.dot(h, wh[:, : 2 * hid], preferred_element_type=acc)
+    )
+    z, r = jnp.split(zr, 2, axis=-1)
+    rh = (r * h).astype(wh.dtype)
+    n = jnp.tanh(xw[..., 2 * hid :] + jnp.dot(rh, wh[:, 2 * hid :], preferred_element_type=acc))
+    h_new = (h + z * (n - h)).astype(h.dtype)
+    return h_new, h_new
+
+
+def gru_reset_after_init(key: PRNGKey, in_dim: int, hidden: int, *, dtype=jnp.float32) -> Params:
+    """Reset-after GRU params: those of :func:`gru_init` plus ``bhn`` [H]."""
+    params = gru_init(key, in_dim, hidden, dtype=dtype)
+    params["bhn"] = jnp.zeros((hidden,), dtype)
+    return params
+
+
+def gru_reset_after_recur(
+    params: Params, h: jax.Array, xw: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """GRU step in the reset-after form of cuDNN, PyTorch and Flax (one recurrent matmul)::
+
+    a    = h_{t-1} W_h                                  # [.., 3H] = [a_z, a_r, a_n]
+    z, r = sigmoid(x_t W_x[z,r] + b[z,r] + a[z,r])
+    n    = tanh(x_t W_x[n] + b[n] + r * (a_n + bhn))
+    h_t  = (1 - z) * h_{t-1} + z * n
+    """
+    hid = h.shape[-1]
+    a = gated.recur_matmul(params, h)
+    z, r = jnp.split(gated.sigmoid(xw[..., : 2 * hid] + a[..., : 2 * hid]), 2, axis=-1)
+    a_n = a[..., 2 * hid :]
+    n = jnp.tanh(
+        xw[..., 2 * hid :] + r * (a_n + jnp.broadcast_to(params["bhn"].astype(a.dtype), a_n.shape))
+    )
+    h_new = (h + z * (n - h)).astype(h.dtype)
+    return h_new, h_new
+
+
+def _gru(name: str, about: str, init, recur) -> Cell:
+    return Cell(
+        name=name,
+        about=about,
+        init=init,
+        init_carry=gated.zero_hidden,
+        step=split_step(gated.project, recur),
+        input_size=gated.input_size,
+        project=gated.project,
+        recur=recur,
+    )
+
+
+GRU = register(_gru("gru", "GRU, reset before the candidate", gru_init, gru_recur))
+GRU_RESET_AFTER = register(
+    _gru(
+        "gru_reset_after",
+        "GRU as cuDNN, PyTorch and Flax",
+        gru_reset_after_init,
+        gru_reset_after_recur,
+    )
+)
