@@ -35,9 +35,10 @@ from rnn_jax.models import decode
 from rnn_jax.models.seq2seq import AttentionDecoder
 from rnn_jax.nn import dense
 from rnn_jax.nn.conv import ConvEncoder
-from rnn_jax.training import batching, checks, cli, experiment, task, train
+from rnn_jax.training import batching, checks, experiment, task, train
+from rnn_jax.training.definition import Experiment
 
-EXPERIMENT = "caption"
+NAME = "caption"
 WORDS = (
     *scenes.NAMES,
     *"a an left right of above and three digits top bottom row : ,".split(),
@@ -272,7 +273,7 @@ def make_task(config: Config, options: Options) -> task.Task:
         )
 
     return task.Task(
-        experiment=EXPERIMENT,
+        experiment=NAME,
         config=config,
         init=captioner.init,
         loss_fn=loss_fn,
@@ -311,12 +312,6 @@ def summary(results: dict, figures: Path) -> str:
     return "\n".join([*lines, f"figures in {figures}"])
 
 
-def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
-    """Train the captioner and report it on the test scenes; with ``--generate --from RUN``,
-    report a trained run (its saved settings, not the flags')."""
-    return experiment.run_or_report(make_task, config, options, EXPERIMENT)
-
-
 class SceneCaptioner:
     """A trained captioner from its run directory.
 
@@ -333,7 +328,7 @@ class SceneCaptioner:
 
     @classmethod
     def load(cls, run_dir: str | Path, which: str = "best") -> "SceneCaptioner":
-        return cls(experiment.load_run(run_dir, EXPERIMENT, which))
+        return cls(experiment.load_run(run_dir, NAME, which))
 
     def predict(self, images: np.ndarray, beam: int = 0) -> list[str]:
         images = np.asarray(images)
@@ -342,9 +337,7 @@ class SceneCaptioner:
         return captions(self.captioner, self.params, images, beam)
 
 
-def main(args: list[str] | None = None) -> None:
-    cli.run(Config, Options, train_and_evaluate, args)
-
+EXPERIMENT = Experiment(name=NAME, config=Config, make_task=make_task, options=Options)
 
 if __name__ == "__main__":
-    main()
+    EXPERIMENT.main()

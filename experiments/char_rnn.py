@@ -29,9 +29,10 @@ from rnn_jax.data import text
 from rnn_jax.errors import ConfigError
 from rnn_jax.models import sample
 from rnn_jax.models.sequence import SequenceModel
-from rnn_jax.training import checks, cli, experiment, task
+from rnn_jax.training import checks, experiment, task
+from rnn_jax.training.definition import Experiment
 
-EXPERIMENT = "char_rnn"
+NAME = "char_rnn"
 SENTENCE = (
     "if you want to build a ship, don't drum up people together to collect wood and don't "
     "assign them tasks and work, but rather teach them to long for the endless immensity of "
@@ -191,7 +192,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
 
     t = config.train
     return task.Task(
-        experiment=EXPERIMENT,
+        experiment=NAME,
         config=config,
         init=model.init,
         loss_fn=model.loss,
@@ -209,16 +210,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
     )
 
 
-def train_and_evaluate(
-    config: Config, options: experiment.RunOptions = experiment.RunOptions()
-) -> dict:
-    """Train on the text's windows, rebuild the text from its first window, sample from it."""
-    return experiment.run(make_task(config, options), options)
-
-
-def main(args: list[str] | None = None) -> None:
-    cli.run(Config, experiment.RunOptions, train_and_evaluate, args)
-
+EXPERIMENT = Experiment(name=NAME, config=Config, make_task=make_task)
 
 if __name__ == "__main__":
-    main()
+    EXPERIMENT.main()

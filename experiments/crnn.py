@@ -31,9 +31,10 @@ from rnn_jax.evaluation import text_metrics as tm
 from rnn_jax.nn import ctc, dense
 from rnn_jax.nn.conv import ConvEncoder
 from rnn_jax.recurrent import cells, stack
-from rnn_jax.training import checks, cli, experiment, task, train
+from rnn_jax.training import checks, experiment, task, train
+from rnn_jax.training.definition import Experiment
 
-EXPERIMENT = "crnn"
+NAME = "crnn"
 BLANK = 10  # CTC's blank after the ten digits
 
 
@@ -287,7 +288,7 @@ def make_task(config: Config, options: Options) -> task.Task:
         )
 
     return task.Task(
-        experiment=EXPERIMENT,
+        experiment=NAME,
         config=config,
         init=reader.init,
         loss_fn=loss_fn,
@@ -327,13 +328,6 @@ def summary(results: dict, figures: Path) -> str:
     return "\n".join([*lines, f"figures in {figures}"])
 
 
-def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
-    """Train the reader and report it on the test strings; with ``--generate --from RUN``,
-    report a trained run (its saved settings, not the flags')."""
-    pretrained.digit_classifier(options.classifier)  # fails now, not after training
-    return experiment.run_or_report(make_task, config, options, EXPERIMENT)
-
-
 class StringReader:
     """A trained reader from its run directory.
 
@@ -350,7 +344,7 @@ class StringReader:
 
     @classmethod
     def load(cls, run_dir: str | Path, which: str = "best") -> "StringReader":
-        return cls(experiment.load_run(run_dir, EXPERIMENT, which))
+        return cls(experiment.load_run(run_dir, NAME, which))
 
     def predict(self, images: np.ndarray, beam: int = 0) -> list[list[int]]:
         images = np.asarray(images)
@@ -360,9 +354,14 @@ class StringReader:
         return decode(self.reader, self.params, images, beam)
 
 
-def main(args: list[str] | None = None) -> None:
-    cli.run(Config, Options, train_and_evaluate, args)
+def check_classifier(config: Config, options: Options) -> None:
+    """The ``--classifier`` loads now, not after training."""
+    pretrained.digit_classifier(options.classifier)
 
+
+EXPERIMENT = Experiment(
+    name=NAME, config=Config, make_task=make_task, options=Options, preflight=check_classifier
+)
 
 if __name__ == "__main__":
-    main()
+    EXPERIMENT.main()

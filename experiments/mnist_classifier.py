@@ -24,9 +24,10 @@ import optax
 from rnn_jax import plotting, pretrained
 from rnn_jax.data import mnist
 from rnn_jax.models.sequence import SequenceModel, count_params
-from rnn_jax.training import checks, cli, experiment, task, train
+from rnn_jax.training import checks, experiment, task, train
+from rnn_jax.training.definition import Experiment
 
-EXPERIMENT = "mnist_classifier"
+NAME = "mnist_classifier"
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def make_task(config: Config, options: Options) -> task.Task:
         return task.Report(results, test, f"{summary}; figures in {figures}")
 
     return task.Task(
-        experiment=EXPERIMENT,
+        experiment=NAME,
         config=config,
         init=model.init,
         loss_fn=loss_fn,
@@ -197,14 +198,6 @@ def make_task(config: Config, options: Options) -> task.Task:
         log_every=max(per_epoch // 4, 1),
         steps_per_call=per_epoch if config.train.epoch_per_call else 1,
     )
-
-
-def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
-    """Train, pick the best checkpoint on validation, and report it on the test set.
-
-    Returns the results also written to ``results.json`` in the run directory.
-    """
-    return experiment.run(make_task(config, options), options)
 
 
 class Classifier:
@@ -224,12 +217,12 @@ class Classifier:
 
     @classmethod
     def load(cls, run_dir: str | Path, which: str = "best") -> "Classifier":
-        return cls(experiment.load_run(run_dir, EXPERIMENT, which))
+        return cls(experiment.load_run(run_dir, NAME, which))
 
     @classmethod
     def pretrained(cls) -> "Classifier":
         """The default classifier trained by ``python -m experiments.mnist_classifier``."""
-        return cls(pretrained.load(EXPERIMENT))
+        return cls(pretrained.load(NAME))
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
@@ -241,9 +234,7 @@ class Classifier:
         return self.logits(images).argmax(-1)
 
 
-def main(args: list[str] | None = None) -> None:
-    cli.run(Config, Options, train_and_evaluate, args)
-
+EXPERIMENT = Experiment(name=NAME, config=Config, make_task=make_task, options=Options)
 
 if __name__ == "__main__":
-    main()
+    EXPERIMENT.main()

@@ -31,9 +31,10 @@ from rnn_jax.errors import ConfigError
 from rnn_jax.evaluation.baselines import completion_baselines
 from rnn_jax.models import sample
 from rnn_jax.models.sequence import SequenceModel
-from rnn_jax.training import checks, cli, experiment, task
+from rnn_jax.training import checks, experiment, task
+from rnn_jax.training.definition import Experiment
 
-EXPERIMENT = "mnist_gen"
+NAME = "mnist_gen"
 ROWS, GIVEN = 28, 14
 MODES = ("teacher", "window")
 OBJECTIVES = ("next_row", "rollout", "both")
@@ -215,7 +216,7 @@ def make_task(config: Config, options: Options) -> task.Task:
         )
 
     return task.Task(
-        experiment=EXPERIMENT,
+        experiment=NAME,
         config=config,
         init=completer.model.init,
         loss_fn=completer.loss_fn,
@@ -248,12 +249,12 @@ class Generator:
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "Generator":
-        return cls(experiment.load_run(run_dir, EXPERIMENT))
+        return cls(experiment.load_run(run_dir, NAME))
 
     @classmethod
     def pretrained(cls) -> "Generator":
         """The default generator trained by ``python -m experiments.mnist_gen``."""
-        return cls(pretrained.load(EXPERIMENT))
+        return cls(pretrained.load(NAME))
 
     def complete(self, top: np.ndarray) -> np.ndarray:
         top = np.asarray(top)
@@ -262,18 +263,16 @@ class Generator:
         return np.asarray(self.completer.complete(self.params, mnist.pixels(jnp.asarray(top))))
 
 
-def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
+def train_or_generate(config: Config, options: Options) -> dict:
     """Train a generator and evaluate it on the test set; with ``--generate`` or
     ``--pretrained``, evaluate a trained one (its saved settings, not the flags')."""
     if options.generate and options.pretrained:
         raise ConfigError("pass --generate --from RUN_DIR or --pretrained, not both")
-    if options.classifier:
-        pretrained.digit_classifier(options.classifier)  # fails now, not after training
     if not (options.generate or options.pretrained):
         return experiment.run(make_task(config, options), options)
     if options.pretrained:
         gen = Generator.pretrained()
-        folder = Path(options.workdir or f"runs/{EXPERIMENT}/pretrained")
+        folder = Path(options.workdir or f"runs/{NAME}/pretrained")
         (folder / "figures").mkdir(parents=True, exist_ok=True)
     elif not options.from_run:
         raise ConfigError("--generate needs --from RUN_DIR (a trained mnist_gen run)")
@@ -284,9 +283,20 @@ def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
     return experiment.report(saved, folder, gen.params, gen.step, gen.run.metrics)
 
 
-def main(args: list[str] | None = None) -> None:
-    cli.run(Config, Options, train_and_evaluate, args)
+def check_classifier(config: Config, options: Options) -> None:
+    """A ``--classifier`` loads now, not after training."""
+    if options.classifier:
+        pretrained.digit_classifier(options.classifier)
 
+
+EXPERIMENT = Experiment(
+    name=NAME,
+    config=Config,
+    make_task=make_task,
+    options=Options,
+    preflight=check_classifier,
+    entry=train_or_generate,
+)
 
 if __name__ == "__main__":
-    main()
+    EXPERIMENT.main()

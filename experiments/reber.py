@@ -33,9 +33,10 @@ from rnn_jax import plotting
 from rnn_jax.data import reber
 from rnn_jax.errors import ConfigError
 from rnn_jax.models.sequence import SequenceModel, count_params
-from rnn_jax.training import batching, checks, cli, experiment, task, train
+from rnn_jax.training import batching, checks, experiment, task, train
+from rnn_jax.training.definition import Experiment
 
-EXPERIMENT = "reber"
+NAME = "reber"
 TASKS = ("classify", "predict")
 BUCKET = 5  # inner lengths are reported in bins of this many symbols
 
@@ -270,7 +271,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
         return task.Report(results, {"accuracy": headline}, summary)
 
     return task.Task(
-        experiment=EXPERIMENT,
+        experiment=NAME,
         config=config,
         init=model.init,
         loss_fn=loss_fn,
@@ -288,16 +289,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
     )
 
 
-def train_and_evaluate(
-    config: Config, options: experiment.RunOptions = experiment.RunOptions()
-) -> dict:
-    """Train on the strings, keep the best validation checkpoint, report it by length."""
-    return experiment.run(make_task(config, options), options)
-
-
-def main(args: list[str] | None = None) -> None:
-    cli.run(Config, experiment.RunOptions, train_and_evaluate, args)
-
+EXPERIMENT = Experiment(name=NAME, config=Config, make_task=make_task)
 
 if __name__ == "__main__":
-    main()
+    EXPERIMENT.main()

@@ -44,9 +44,10 @@ from rnn_jax.evaluation import baselines, detection
 from rnn_jax.models import sample
 from rnn_jax.models.sequence import SequenceModel
 from rnn_jax.nn import dense
-from rnn_jax.training import batching, checks, cli, experiment, task, train
+from rnn_jax.training import batching, checks, experiment, task, train
+from rnn_jax.training.definition import Experiment
 
-EXPERIMENT = "signal_forecast"
+NAME = "signal_forecast"
 
 
 @dataclass(frozen=True)
@@ -402,7 +403,7 @@ def make_task(config: Config, options: Options) -> task.Task:
         return task.Report(results, {"mse": results["one_window_mse"]["model"]}, text)
 
     return task.Task(
-        experiment=EXPERIMENT,
+        experiment=NAME,
         config=config,
         init=highway_init(model, data["ar"]) if highway else model.init,
         loss_fn=loss_fn,
@@ -420,18 +421,6 @@ def make_task(config: Config, options: Options) -> task.Task:
     )
 
 
-def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
-    """Train the forecaster, pick the best checkpoint on validation, report the test segment
-    (and score the ``--detect`` recordings); with ``--from``, report a trained run (its saved
-    settings, not the flags')."""
-    if not options.from_run:
-        return experiment.run(make_task(config, options), options)
-    run = experiment.load_run(options.from_run, EXPERIMENT)
-    saved = make_task(run.typed(Config), options)
-    folder = experiment.report_folder(options.from_run, options.workdir)
-    return experiment.report(saved, folder, run.params, run.step, run.metrics)
-
-
 def summary(results: dict, run_dir: Path) -> str:
     lines = [
         f"\ntest MSE (z-scored; x {results['train_std'] ** 2:.3g} for raw units):",
@@ -446,9 +435,7 @@ def summary(results: dict, run_dir: Path) -> str:
     return "\n".join([*lines, f"figures in {run_dir / 'figures'}"])
 
 
-def main(args: list[str] | None = None) -> None:
-    cli.run(Config, Options, train_and_evaluate, args)
-
+EXPERIMENT = Experiment(name=NAME, config=Config, make_task=make_task, options=Options)
 
 if __name__ == "__main__":
-    main()
+    EXPERIMENT.main()

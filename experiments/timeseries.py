@@ -24,9 +24,10 @@ import numpy as np
 from rnn_jax import plotting
 from rnn_jax.models import sample
 from rnn_jax.models.sequence import SequenceModel
-from rnn_jax.training import checks, cli, experiment, task, train
+from rnn_jax.training import checks, experiment, task, train
+from rnn_jax.training.definition import Experiment
 
-EXPERIMENT = "timeseries"
+NAME = "timeseries"
 RESOLUTION = 0.1
 SPLITS = {"train": (0.0, 24.0), "val": (24.0, 27.0), "test": (27.0, 30.0)}
 
@@ -169,7 +170,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
         return task.Report(results, {"mse": test_mse}, summary)
 
     return task.Task(
-        experiment=EXPERIMENT,
+        experiment=NAME,
         config=config,
         init=model.init,
         loss_fn=loss_fn,
@@ -187,16 +188,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
     )
 
 
-def train_and_evaluate(
-    config: Config, options: experiment.RunOptions = experiment.RunOptions()
-) -> dict:
-    """Train, keep the best checkpoint on validation windows, draw the figures."""
-    return experiment.run(make_task(config, options), options)
-
-
-def main(args: list[str] | None = None) -> None:
-    cli.run(Config, experiment.RunOptions, train_and_evaluate, args)
-
+EXPERIMENT = Experiment(name=NAME, config=Config, make_task=make_task)
 
 if __name__ == "__main__":
-    main()
+    EXPERIMENT.main()

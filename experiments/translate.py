@@ -34,9 +34,10 @@ from rnn_jax.models.seq2seq import AttentionDecoder
 from rnn_jax.models.sequence import count_params
 from rnn_jax.nn import dense
 from rnn_jax.recurrent import cells, stack
-from rnn_jax.training import batching, checks, cli, experiment, task, train
+from rnn_jax.training import batching, checks, experiment, task, train
+from rnn_jax.training.definition import Experiment
 
-EXPERIMENT = "translate"
+NAME = "translate"
 KINDS = ("attention", "encdec", "plain")
 IN_VOCAB = ("<pad>", *dates.ALPHABET)
 OUT_VOCAB = ("<pad>", "<start>", "<end>", *"0123456789-")
@@ -282,7 +283,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
         return task.Report(results, {"exact_match": results["exact_match"]}, "\n".join(lines))
 
     return task.Task(
-        experiment=EXPERIMENT,
+        experiment=NAME,
         config=config,
         init=translator.init,
         loss_fn=loss_fn,
@@ -312,13 +313,6 @@ def plot_alignments(translator: Translator, params, texts: list[str], path: Path
     return plotting.plot_alignments(panels, path)
 
 
-def train_and_evaluate(
-    config: Config, options: experiment.RunOptions = experiment.RunOptions()
-) -> dict:
-    """Train the translator, keep the best validation checkpoint, report it on the test years."""
-    return experiment.run(make_task(config, options), options)
-
-
 class DateTranslator:
     """A trained translator from its run directory.
 
@@ -335,16 +329,14 @@ class DateTranslator:
 
     @classmethod
     def load(cls, run_dir: str | Path, which: str = "best") -> "DateTranslator":
-        return cls(experiment.load_run(run_dir, EXPERIMENT, which))
+        return cls(experiment.load_run(run_dir, NAME, which))
 
     def predict(self, texts: list[str]) -> list[str]:
         chars = np.stack([encode_input(t) for t in texts])
         return translations(self.translator, self.params, chars)
 
 
-def main(args: list[str] | None = None) -> None:
-    cli.run(Config, experiment.RunOptions, train_and_evaluate, args)
-
+EXPERIMENT = Experiment(name=NAME, config=Config, make_task=make_task)
 
 if __name__ == "__main__":
-    main()
+    EXPERIMENT.main()

@@ -38,9 +38,10 @@ from rnn_jax.models.sequence import count_params
 from rnn_jax.nn import dense
 from rnn_jax.nn.conv import ConvEncoder
 from rnn_jax.recurrent import cells, stack
-from rnn_jax.training import batching, checks, cli, experiment, task, train
+from rnn_jax.training import batching, checks, experiment, task, train
+from rnn_jax.training.definition import Experiment
 
-EXPERIMENT = "video"
+NAME = "video"
 KINDS = ("lstm", "average", "frame")
 ARROWS = "→↗↑↖←↙↓↘"  # the eight directions, counter-clockwise from east
 
@@ -354,7 +355,7 @@ def make_task(config: Config, options: Options) -> task.Task:
         return task.Report(results, {"clip_accuracy": results["clip_accuracy"]}, summary)
 
     return task.Task(
-        experiment=EXPERIMENT,
+        experiment=NAME,
         config=config,
         init=model.init,
         loss_fn=loss_fn,
@@ -371,14 +372,7 @@ def make_task(config: Config, options: Options) -> task.Task:
     )
 
 
-def train_and_evaluate(config: Config, options: Options = Options()) -> dict:
-    """Train on the clips, keep the best validation checkpoint, report it on the test clips."""
-    return experiment.run(make_task(config, options), options)
-
-
-def main(args: list[str] | None = None) -> None:
-    cli.run(Config, Options, train_and_evaluate, args)
-
+EXPERIMENT = Experiment(name=NAME, config=Config, make_task=make_task, options=Options)
 
 if __name__ == "__main__":
-    main()
+    EXPERIMENT.main()

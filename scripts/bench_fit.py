@@ -19,13 +19,13 @@ It prints both and their ratio (``phase / steps``); the goal is at most 1.15.
 
 import argparse
 import dataclasses
-import importlib
 import tempfile
 import time
 from pathlib import Path
 
 import jax
 
+import experiments
 from rnn_jax.training import batching, experiment, rundir, train
 
 
@@ -37,9 +37,10 @@ def main() -> None:
     parser.add_argument("--bare-steps", type=int, default=300, help="steps timed alone")
     args = parser.parse_args()
 
-    module = importlib.import_module(f"experiments.{args.experiment}")
-    options = module.Options(data_dir=args.data_dir) if hasattr(module, "Options") else None
-    task = module.make_task(module.Config(), options)
+    definition = experiments.find(args.experiment)
+    takes_data = "data_dir" in definition.options.__dataclass_fields__
+    extra = {"data_dir": args.data_dir} if takes_data else {}
+    task = definition.make_task(definition.config(), definition.options(**extra))
     if args.steps:
         task = dataclasses.replace(task, steps=args.steps)
     cfg = task.config

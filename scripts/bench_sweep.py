@@ -12,11 +12,11 @@ temporary folder. Prints wall times and their ratio (sequential / together).
 
 import argparse
 import dataclasses
-import importlib
 import tempfile
 import time
 from pathlib import Path
 
+import experiments
 from rnn_jax.training import experiment, members, parallel
 
 
@@ -29,13 +29,13 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1, help="split the members over N")
     args = parser.parse_args()
     parallel.split_cpu(args.devices)
-    module = importlib.import_module(f"experiments.{args.experiment}")
-    options_cls = getattr(module, "Options", experiment.RunOptions)
+    definition = experiments.find(args.experiment)
     extra = {"data_dir": args.data_dir} if args.data_dir else {}
 
     def make(seed: int, folder: Path):
-        task = module.make_task(
-            dataclasses.replace(module.Config(), seed=seed), options_cls(str(folder), **extra)
+        task = definition.make_task(
+            dataclasses.replace(definition.config(), seed=seed),
+            definition.options(str(folder), **extra),
         )
         return dataclasses.replace(task, steps=args.steps) if args.steps else task
 
@@ -46,7 +46,7 @@ def main() -> None:
             for seed in range(n):
                 folder = Path(tmp) / f"solo{seed}"
                 task = make(seed, folder)
-                experiment.run(task, options_cls(str(folder), **extra))
+                experiment.run(task, definition.options(str(folder), **extra))
             sequential = time.perf_counter() - t0
             t0 = time.perf_counter()
             folders = [Path(tmp) / f"member{seed}" for seed in range(n)]

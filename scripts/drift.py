@@ -37,7 +37,7 @@ def compare(steps: int, hidden: int, root: Path) -> tuple[float, float, float]:
     """``(max |param difference|, solo test MSE, member test MSE)`` after ``steps``."""
     solo_dir = root / f"solo-{steps}"
     options = experiment.RunOptions(workdir=str(solo_dir))
-    solo = ts.train_and_evaluate(config(steps, 0, hidden), options)
+    solo = ts.EXPERIMENT.train_and_evaluate(config(steps, 0, hidden), options)
     tasks = [ts.make_task(config(steps, s, hidden), options) for s in (0, 1)]
     folders = [
         experiment.prepare(t, root / f"group-{steps}" / f"seed={s}", resume=False)

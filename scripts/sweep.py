@@ -29,53 +29,37 @@ error bars.
 
 import argparse
 import csv
-import importlib
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+import experiments
 from rnn_jax import plotting
 from rnn_jax.errors import ConfigError, UserError
 from rnn_jax.sweeps import grid as sweep
 from rnn_jax.training import checks, distributed, experiment, members, parallel, rundir
 
-EXPERIMENTS = (
-    "mnist_classifier",
-    "mnist_gen",
-    "signal_forecast",
-    "timeseries",
-    "char_rnn",
-    "crnn",
-    "caption",
-    "reber",
-    "translate",
-    "video",
-)
-
 
 def run_sweep(args: argparse.Namespace) -> Path:
     if not args.experiment:
         raise UserError("name the experiment to sweep (or give a --file that does)")
-    if args.experiment not in EXPERIMENTS:
-        raise UserError(f"unknown experiment {args.experiment!r}; choose one of {EXPERIMENTS}")
     if not args.set:
         raise UserError("a sweep needs at least one axis: --set PATH=VALUES")
-    module = importlib.import_module(f"experiments.{args.experiment}")
-    axes = [sweep.parse_axis(spec, module.Config) for spec in args.set]
+    definition = experiments.find(args.experiment)
+    axes = [sweep.parse_axis(spec, definition.config) for spec in args.set]
     members = sweep.expand(axes)
     for assignment in members:  # every member's settings, before any of them trains
-        checks.validate(sweep.apply(module.Config(), assignment))
+        checks.validate(sweep.apply(definition.config(), assignment))
     if args.devices is not None and args.devices < 1:
         raise UserError(f"--devices must be >= 1, got {args.devices}")
     name = args.name or "_".join(a.path.rsplit(".", 1)[-1] for a in axes)
     if Path(name).name != name or name in ("", ".", ".."):
         raise UserError(f"--name {name!r} must be a plain folder name inside --root, not a path")
     folder = sweep.prepare(Path(args.root) / name, args.experiment, axes)
-    options_cls = getattr(module, "Options", None) or module.experiment.RunOptions
     extra = {"data_dir": args.data_dir} if args.data_dir else {}
-    if extra and "data_dir" not in options_cls.__dataclass_fields__:
+    if extra and "data_dir" not in definition.options.__dataclass_fields__:
         raise UserError(f"{args.experiment} takes no --data-dir")
 
     grouped = sweep.groups(members)
@@ -107,26 +91,24 @@ def run_sweep(args: argparse.Namespace) -> Path:
             together = []
         for assignment, run, state in todo:
             if (assignment, run, state) not in together:
-                train_one(module, options_cls, extra, assignment, run, resume=state == "partial")
+                train_one(definition, extra, assignment, run, resume=state == "partial")
         if together:
             try:
-                train_group(module, options_cls, extra, together, args.devices or 1)
+                train_group(definition, extra, together, args.devices or 1)
             except ConfigError as err:  # e.g. interrupted members stopped at different steps
                 print(f"cannot train these together ({err}); one by one instead")
                 for assignment, run, state in together:
-                    train_one(
-                        module, options_cls, extra, assignment, run, resume=state == "partial"
-                    )
+                    train_one(definition, extra, assignment, run, resume=state == "partial")
     return folder
 
 
-def train_one(module, options_cls, extra, assignment, run: Path, *, resume: bool) -> None:
+def train_one(definition, extra, assignment, run: Path, *, resume: bool) -> None:
     """One member on its own, through the experiment's own entry point."""
     print(f"{run.name}: {'resuming' if resume else 'training'}")
-    config = sweep.apply(module.Config(), assignment)
-    options = options_cls(workdir=str(run), resume=resume, **extra)
+    config = sweep.apply(definition.config(), assignment)
+    options = definition.options(workdir=str(run), resume=resume, **extra)
     try:
-        module.train_and_evaluate(config, options)
+        definition.train_and_evaluate(config, options)
         (run / "failed.json").unlink(missing_ok=True)
     except UserError as err:
         run.mkdir(parents=True, exist_ok=True)
@@ -134,7 +116,7 @@ def train_one(module, options_cls, extra, assignment, run: Path, *, resume: bool
         print(f"{run.name}: failed ({err}); the others go on", file=sys.stderr)
 
 
-def train_group(module, options_cls, extra, todo, devices: int) -> None:
+def train_group(definition, extra, todo, devices: int) -> None:
     """Members that differ in their seed and learning rate alone, trained together
     (:mod:`rnn_jax.training.members`)."""
     names = ", ".join(run.name for _, run, _ in todo)
@@ -142,8 +124,8 @@ def train_group(module, options_cls, extra, todo, devices: int) -> None:
     tasks, folders = [], []
     resume = todo[0][2] == "partial"
     for assignment, run, _ in todo:
-        options = options_cls(workdir=str(run), resume=resume, **extra)
-        task = module.make_task(sweep.apply(module.Config(), assignment), options)
+        options = definition.options(workdir=str(run), resume=resume, **extra)
+        task = definition.make_task(sweep.apply(definition.config(), assignment), options)
         folders.append(experiment.prepare(task, run, resume=resume))
         tasks.append(task)
     results = members.fit(tasks, folders, resume=resume, devices=devices)

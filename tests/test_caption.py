@@ -76,7 +76,9 @@ def test_scenes_are_fixed_per_seed_and_each_split_keeps_to_its_digits():
 @pytest.mark.slow
 def test_cli_tiny_run_then_report_and_load(tmp_path):
     run = tmp_path / "run"
-    cap.main([*TINY, "--workdir", str(run)])  # in-process: loading below reuses its compiles
+    cap.EXPERIMENT.main(
+        [*TINY, "--workdir", str(run)]
+    )  # in-process: loading below reuses its compiles
     results = json.loads((run / "results.json").read_text())
     assert set(results) == {"best_step", "val", "greedy", "beam1"}
     assert results["beam1"]["exact_match"] == results["greedy"]["exact_match"]
@@ -111,5 +113,5 @@ def test_bad_settings(capsys):
         (["--generate"], "--generate needs --from"),
     ):
         with pytest.raises(SystemExit) as stop:
-            cap.main([*TINY, *args])
+            cap.EXPERIMENT.main([*TINY, *args])
         assert stop.value.code == 2 and message in capsys.readouterr().err

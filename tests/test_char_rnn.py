@@ -60,7 +60,9 @@ def test_cli_word_prints_predictions(tmp_path, run_cli):
 
 @pytest.mark.slow
 def test_long_sentence_is_rebuilt(tmp_path):
-    results = cr.train_and_evaluate(cr.Config(), cr.experiment.RunOptions(str(tmp_path / "s")))
+    results = cr.EXPERIMENT.train_and_evaluate(
+        cr.Config(), cr.experiment.RunOptions(str(tmp_path / "s"))
+    )
     assert results["rebuild_accuracy"] >= 0.95
     saved = json.loads((tmp_path / "s" / "results.json").read_text())
     assert saved["rebuilt"].startswith("if you want")

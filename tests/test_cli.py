@@ -1,13 +1,11 @@
 """The shared command line: every bad setting in every experiment is one ``error:`` line and
 exit 2, before any work (table-driven, in-process)."""
 
-import importlib
-
 import pytest
 
+import experiments
 from rnn_jax.errors import ConfigError
 from rnn_jax.training import checks
-from scripts.sweep import EXPERIMENTS
 
 EVERY = [
     ("--train.lr", "-1", "--train.lr must be > 0, got -1.0"),
@@ -45,13 +43,13 @@ OWN = [
 def assert_one_error_line(module: str, args: list[str], message: str, capsys, lines=1) -> None:
     """Exit 2 with ``error: ...message...`` (and, past the checks, the traceback hint)."""
     with pytest.raises(SystemExit) as stop:
-        importlib.import_module(f"experiments.{module}").main(args)
+        experiments.find(module).main(args)
     err = capsys.readouterr().err
     assert stop.value.code == 2, err
     assert err.startswith("error: ") and err.count("\n") == lines and message in err, err
 
 
-@pytest.mark.parametrize("module", EXPERIMENTS)
+@pytest.mark.parametrize("module", experiments.names())
 @pytest.mark.parametrize("flag, value, message", EVERY)
 def test_shared_settings_out_of_range_in_every_experiment(module, flag, value, message, capsys):
     assert_one_error_line(module, [flag, value], message, capsys)
@@ -90,7 +88,7 @@ def test_checks_read_through_sections_and_keep_a_base_class_constraint():
 def test_a_workdir_that_is_a_file_is_one_error_line(tmp_path, capsys):
     (tmp_path / "taken").write_text("not a folder")
     with pytest.raises(SystemExit) as stop:
-        importlib.import_module("experiments.timeseries").main(
+        experiments.find("timeseries").main(
             ["--train.steps", "2", "--workdir", str(tmp_path / "taken")]
         )
     err = capsys.readouterr().err

@@ -56,7 +56,9 @@ def test_each_split_reads_only_its_own_digits():
 @pytest.mark.slow
 def test_cli_tiny_run_then_report_and_load(tmp_path, capsys):
     run = tmp_path / "run"
-    crnn.main([*TINY, "--workdir", str(run)])  # in-process: the report below reuses its compiles
+    crnn.EXPERIMENT.main(
+        [*TINY, "--workdir", str(run)]
+    )  # in-process: the report below reuses its compiles
     results = json.loads((run / "results.json").read_text())
     for key in ("greedy", "segment_then_classify", "classify_digits_alone", "beam8"):
         assert set(results[key]) == {"all", "1-5 digits", "by_length"}
@@ -66,12 +68,14 @@ def test_cli_tiny_run_then_report_and_load(tmp_path, capsys):
         assert (run / "figures" / name).stat().st_size > 1000
 
     report = tmp_path / "report"
-    crnn.main(["--generate", "--from", str(run), "--beam-strings", "0", "--workdir", str(report)])
+    crnn.EXPERIMENT.main(
+        ["--generate", "--from", str(run), "--beam-strings", "0", "--workdir", str(report)]
+    )
     again = json.loads((report / "results.json").read_text())
     assert again["greedy"] == results["greedy"] and "beam8" not in again
     assert json.loads((run / "results.json").read_text()) == results  # the run's own, kept
     with pytest.raises(SystemExit) as stop:  # never over a folder's results
-        crnn.main(["--generate", "--from", str(run), "--workdir", str(run)])
+        crnn.EXPERIMENT.main(["--generate", "--from", str(run), "--workdir", str(run)])
     assert stop.value.code == 2
     reader = crnn.StringReader.load(run)
     images = crnn.make_strings(reader.config, None)[0]["test"].images[:3]
@@ -87,5 +91,5 @@ def test_bad_settings_are_clear_errors(capsys):
         (["--generate"], "--generate needs --from"),
     ):
         with pytest.raises(SystemExit) as stop:
-            crnn.main([*TINY, *args])
+            crnn.EXPERIMENT.main([*TINY, *args])
         assert stop.value.code == 2 and message in capsys.readouterr().err

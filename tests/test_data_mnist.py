@@ -1,5 +1,10 @@
 """MNIST loading: clear errors offline, the validation split, and real files (slow)."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -65,6 +70,18 @@ def test_real_files_through_tfds_manual_dir(tfds_dir, mnist_dir):
     assert data["test_images"].shape == (10000, 28, 28)
     assert data["train_images"].dtype == np.uint8 and data["test_labels"].dtype == np.int32
     assert np.bincount(data["test_labels"]).tolist()[:3] == [980, 1135, 1032]
+
+
+@pytest.mark.slow
+def test_preparing_says_one_line_of_its_own(tmp_path, mnist_dir):
+    """A fresh process shows neither TensorFlow's start-up logs nor TFDS's download lines."""
+    load = f"mnist.load({str(mnist_dir)!r}, tfds_dir={str(tmp_path)!r})"
+    code = f"from rnn_jax.data import mnist; {load}"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={
+        **os.environ, "JAX_PLATFORMS": "cpu"}, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert done.stderr == f"preparing MNIST from {mnist_dir}, once (into {tmp_path}/mnist/3.0.1)\n"
 
 
 def test_a_validation_split_over_a_fifth_of_real_data_is_refused(monkeypatch):

@@ -61,7 +61,9 @@ def test_what_counts_as_solved():
 @pytest.mark.parametrize("task", ["classify", "predict"])
 def test_tiny_runs_report_by_length(tmp_path, task):
     config = rb.Config(task=task, data=SMALL, train=rb.TrainConfig(epochs=2, batch_size=32))
-    results = rb.train_and_evaluate(config, rb.experiment.RunOptions(str(tmp_path / task)))
+    results = rb.EXPERIMENT.train_and_evaluate(
+        config, rb.experiment.RunOptions(str(tmp_path / task))
+    )
     saved = json.loads((tmp_path / task / "results.json").read_text())
     assert saved["curve"]["x"] == ["5-9", "10-14"] and len(saved["curve"]["y"]) == 2
     assert set(saved["by_inner_length"]) >= {"bins"}
@@ -77,5 +79,5 @@ def test_bad_settings_are_clear_errors(capsys):
         (["--data.val-strings", "0"], "--data.val-strings must be >= 1, got 0"),
     ):
         with pytest.raises(SystemExit) as stop:
-            rb.main(args)
+            rb.EXPERIMENT.main(args)
         assert stop.value.code == 2 and message in capsys.readouterr().err

@@ -110,12 +110,12 @@ def test_cli_tiny_runs_forecast_and_detect(tmp_path, run_cli, capsys):
 
     again = ["--from", str(run), "--detect", str(tmp_path / "fault.npy"), "--detect-rate", "24000"]
     with pytest.raises(SystemExit) as stop:
-        sf.main(again)
+        sf.EXPERIMENT.main(again)
     assert stop.value.code == 2
     assert "is sampled at 24000 Hz but the model at 12000 Hz; pass --resample" in (
         capsys.readouterr().err
     )
-    sf.main([*again, "--resample", "--workdir", str(tmp_path / "report")])
+    sf.EXPERIMENT.main([*again, "--resample", "--workdir", str(tmp_path / "report")])
     detect = json.loads((tmp_path / "report" / "results.json").read_text())["detect"]
     assert "fault" in detect["own scale"]["model"]["recordings"]
 

@@ -43,7 +43,9 @@ def test_tiny_run_lowers_validation_mse(tmp_path):
         model=ts.ModelConfig(hidden=(32,)),
         generate=30,
     )
-    results = ts.train_and_evaluate(config, ts.experiment.RunOptions(str(tmp_path / "run")))
+    results = ts.EXPERIMENT.train_and_evaluate(
+        config, ts.experiment.RunOptions(str(tmp_path / "run"))
+    )
     rows = [r for r in rundir.read_metrics(tmp_path / "run") if r["split"] == "val"]
     assert rows[-1]["value"] < 0.5 * rows[0]["value"]
     assert np.isfinite(results["test_window_mse"])

@@ -43,7 +43,9 @@ def test_the_plain_model_is_causal_and_the_decoders_read_everything():
 def test_tiny_run_then_load_and_predict(tmp_path, capsys):
     config = tr.Config(data=SMALL, model=tr.ModelConfig(hidden=16, embed=8),
                        train=tr.TrainConfig(epochs=1, batch_size=32))  # fmt: skip
-    results = tr.train_and_evaluate(config, tr.experiment.RunOptions(str(tmp_path / "run")))
+    results = tr.EXPERIMENT.train_and_evaluate(
+        config, tr.experiment.RunOptions(str(tmp_path / "run"))
+    )
     assert set(results["exact_by_format"]) == set(tr.dates.FORMATS)
     assert 0.0 <= results["exact_match"] <= 1.0
     for name in ("attention.png", "exact_vs_length.png", "curves.png"):
@@ -58,5 +60,5 @@ def test_tiny_run_then_load_and_predict(tmp_path, capsys):
         (["--data.test-years", "1800", "1801"], "must lie inside --data.years"),
     ):
         with pytest.raises(SystemExit) as stop:
-            tr.main(args)
+            tr.EXPERIMENT.main(args)
         assert stop.value.code == 2 and message in capsys.readouterr().err

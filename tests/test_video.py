@@ -89,7 +89,7 @@ def test_the_average_answers_a_clip_and_its_reversal_alike():
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", vid.KINDS)
 def test_tiny_run_of_each_kind(tmp_path, kind):
-    vid.main([*TINY, "--model.kind", kind, "--workdir", str(tmp_path / kind)])
+    vid.EXPERIMENT.main([*TINY, "--model.kind", kind, "--workdir", str(tmp_path / kind)])
     results = json.loads((tmp_path / kind / "results.json").read_text())
     assert 0 <= results["clip_accuracy"] <= results["digits_accuracy"] <= 1
     assert set(results["by_digit_count"]) <= {"1", "2"}
@@ -113,6 +113,6 @@ def test_tiny_run_of_each_kind(tmp_path, kind):
 )
 def test_bad_settings_are_one_line(args, message, capsys):
     with pytest.raises(SystemExit) as stop:
-        vid.main([*TINY, *args])
+        vid.EXPERIMENT.main([*TINY, *args])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and message in err and err.startswith("error:")

@@ -7,9 +7,12 @@ the ``RNN_JAX_MNIST_DIR`` environment variable. Prepared data is cached in the
 TFDS data directory (``$TFDS_DATA_DIR``, default ``~/tensorflow_datasets``).
 """
 
+import contextlib
 import hashlib
+import io
 import os
 import socket
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +85,20 @@ def _check_files(folder: Path) -> None:
         )
 
 
+def _quiet_tfds():
+    """TensorFlow and TFDS, imported without their start-up logs and progress bars."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ info and warnings
+    # oneDNN's start-up notice prints at any log level; TensorFlow only decodes uint8 images.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import absl.logging
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    absl.logging.set_verbosity(absl.logging.ERROR)  # e.g. "no dataset_info.json"
+    tfds.disable_progress_bar()
+    return tf, tfds
+
+
 def load(data_dir: str | None = None, *, tfds_dir: str | None = None) -> dict[str, np.ndarray]:
     """Train and test images ``uint8 [N, 28, 28]`` and labels ``int32 [N]``.
 
@@ -99,22 +116,23 @@ def load(data_dir: str | None = None, *, tfds_dir: str | None = None) -> dict[st
     manual = data_dir or os.environ.get(ENV_VAR)
     if manual:
         _check_manual_dir(Path(manual).expanduser())
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
-
+    tf, tfds = _quiet_tfds()
     tf.config.set_visible_devices([], "GPU")  # keep the GPU for JAX
     builder = tfds.builder("mnist", data_dir=tfds_dir)
     if not builder.is_prepared():
         if manual:
             _check_files(Path(manual).expanduser())
+            print(f"preparing MNIST from {manual}, once (into {builder.data_dir})", file=sys.stderr)
             config = tfds.download.DownloadConfig(manual_dir=str(Path(manual).expanduser()))
-            builder.download_and_prepare(download_config=config)
+            with contextlib.redirect_stdout(io.StringIO()):  # TFDS's "Downloading ..." line
+                builder.download_and_prepare(download_config=config)
         elif not _online():
             raise DataUnavailableError(HOW_TO)
         else:
+            print(f"downloading MNIST, once (into {builder.data_dir})", file=sys.stderr)
             try:
-                builder.download_and_prepare()
+                with contextlib.redirect_stdout(io.StringIO()):
+                    builder.download_and_prepare()
             except OSError as err:  # requests' ConnectionError is an OSError
                 raise DataUnavailableError(f"{HOW_TO} (download failed: {err})") from None
     out = {}

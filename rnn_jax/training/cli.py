@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import gc
 import io
 import os
 import re
@@ -30,6 +31,12 @@ def parse(config_cls: type[C], options_cls: type[O], args: list[str] | None = No
     flags = dataclasses.make_dataclass("Flags", fields, frozen=True)
     said = io.StringIO()
     module = sys.modules.get(config_cls.__module__)
+    # tyro reads the field docstrings with ast.parse. On CPython 3.11 a parse interrupted
+    # by a garbage collection (finalizers run Python code, and another thread may parse
+    # meanwhile) can fail with "AST constructor recursion depth mismatch" (CPython issue
+    # 106905; seen once in tests/test_cli.py), so no collection runs during it.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         with contextlib.redirect_stderr(said):
             parsed = tyro.cli(
@@ -42,6 +49,9 @@ def parse(config_cls: type[C], options_cls: type[O], args: list[str] | None = No
         if stop.code:
             fail(parse_error(said.getvalue()))
         raise
+    finally:
+        if collecting:
+            gc.enable()
     return parsed.config, parsed.options
 
 

@@ -7,7 +7,6 @@ parameters, and :mod:`rnn_jax.pretrained` the same for shipped models.
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -17,7 +16,7 @@ import tyro
 from tqdm.auto import tqdm
 
 from rnn_jax import plotting
-from rnn_jax.errors import ConfigError, UserError
+from rnn_jax.errors import UserError
 from rnn_jax.models.sequence import SequenceModel
 from rnn_jax.training import batching, distributed, parallel, rundir, train
 from rnn_jax.training.ckpt import CheckpointError, Checkpoints
@@ -121,24 +120,6 @@ def run(task: Task, options: RunOptions) -> dict:
     if not distributed.is_writer():
         return {}
     return report(task, folder, done.best_params, done.best_step, done.best_metrics)
-
-
-def run_or_report(
-    make_task: Callable[[Any, Any], Task],
-    config: Any,
-    options: ReportOptions,
-    experiment: str,
-) -> dict:
-    """:func:`run` ``make_task(config, options)``; with ``--generate --from RUN``, report the
-    trained run instead, rebuilt from its saved settings (not the flags')."""
-    if not options.generate:
-        return run(make_task(config, options), options)
-    if not options.from_run:
-        raise ConfigError(f"--generate needs --from RUN_DIR (a trained {experiment} run)")
-    saved = load_run(options.from_run, experiment)
-    task = make_task(saved.typed(type(config)), options)
-    folder = report_folder(options.from_run, options.workdir)
-    return report(task, folder, saved.params, saved.step, saved.metrics)
 
 
 def report_folder(from_run: str | Path, workdir: str | None) -> Path:
