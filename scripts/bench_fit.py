@@ -64,7 +64,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = rundir.prepare(Path(tmp) / "run", task.experiment, cfg, resume=False)
         t0 = time.perf_counter()
-        experiment.fit(task, folder, resume=False)
+        experiment.fit([task], [folder], resume=False)
         phase = time.perf_counter() - t0
 
     steps_sum = per_step * task.steps

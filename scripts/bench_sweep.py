@@ -6,7 +6,7 @@
 For each member count N, in one process: the N runs one after another, each
 through the run shell with its own compile (what N separate commands would do,
 without the interpreter start-up), then the N runs as one group
-(:func:`rnn_jax.training.members.fit`). Both write full run directories into a
+(:func:`rnn_jax.training.experiment.run_group`). Both write full run directories into a
 temporary folder. Prints wall times and their ratio (sequential / together).
 """
 
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import experiments
-from rnn_jax.training import experiment, members, parallel
+from rnn_jax.training import experiment, parallel
 
 
 def main() -> None:
@@ -53,7 +53,7 @@ def main() -> None:
             tasks = [make(seed, f) for seed, f in zip(range(n), folders)]
             for task, folder in zip(tasks, folders):
                 experiment.prepare(task, folder, resume=False)
-            members.fit(tasks, folders, resume=False, devices=args.devices)
+            experiment.run_group(tasks, folders, resume=False, devices=args.devices)
             together = time.perf_counter() - t0
         rows.append((n, tasks[0].steps, sequential, together))
     where = f"together on {args.devices} devices" if args.devices > 1 else "together"

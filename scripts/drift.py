@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from experiments import timeseries as ts
-from rnn_jax.training import experiment, members
+from rnn_jax.training import experiment
 
 
 def config(steps: int, seed: int, hidden: int) -> ts.Config:
@@ -43,7 +43,7 @@ def compare(steps: int, hidden: int, root: Path) -> tuple[float, float, float]:
         experiment.prepare(t, root / f"group-{steps}" / f"seed={s}", resume=False)
         for s, t in zip((0, 1), tasks)
     ]
-    together = members.fit(tasks, folders, resume=False)[0]
+    together = experiment.run_group(tasks, folders, resume=False)[0]
     a = experiment.load_run(solo_dir, "timeseries", which="latest").params
     b = experiment.load_run(folders[0], "timeseries", which="latest").params
     diff = max(float(np.max(np.abs(x - y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))

@@ -49,8 +49,8 @@ def run_sweep(args: argparse.Namespace) -> Path:
         raise UserError("a sweep needs at least one axis: --set PATH=VALUES")
     definition = experiments.find(args.experiment)
     axes = [sweep.parse_axis(spec, definition.config) for spec in args.set]
-    members = sweep.expand(axes)
-    for assignment in members:  # every member's settings, before any of them trains
+    assignments = sweep.expand(axes)
+    for assignment in assignments:  # every member's settings, before any of them trains
         checks.validate(sweep.apply(definition.config(), assignment))
     if args.devices is not None and args.devices < 1:
         raise UserError(f"--devices must be >= 1, got {args.devices}")
@@ -62,18 +62,18 @@ def run_sweep(args: argparse.Namespace) -> Path:
     if extra and "data_dir" not in definition.options.__dataclass_fields__:
         raise UserError(f"{args.experiment} takes no --data-dir")
 
-    grouped = sweep.groups(members)
+    grouped = sweep.groups(assignments)
     # Members are independent runs: several processes share them out, as an array job
     # would, each training its own (together where they share a program) on its devices.
-    share = distributed.share(len(members), args.dist)
-    mine = {sweep.run_name(members[k]) for k in share}
-    where = f" (this process: {len(mine)} of them)" if len(mine) < len(members) else ""
+    share = distributed.share(len(assignments), args.dist)
+    mine = {sweep.run_name(assignments[k]) for k in share}
+    where = f" (this process: {len(mine)} of them)" if len(mine) < len(assignments) else ""
     print(
-        f"sweep {folder}: {len(members)} runs of {args.experiment}, {len(grouped)} "
+        f"sweep {folder}: {len(assignments)} runs of {args.experiment}, {len(grouped)} "
         f"program(s){where}"
     )
     for i, group in enumerate(grouped, 1):
-        shared = sweep.run_name(dict(sweep.program_key(group[0]))) or "(all)"
+        shared = sweep.run_name(dict(members.program_key(group[0]))) or "(all)"
         print(f"  group {i}: {shared}: {len(group)} member(s)")
     for group in grouped:
         group = [a for a in group if sweep.run_name(a) in mine]
@@ -128,7 +128,7 @@ def train_group(definition, extra, todo, devices: int) -> None:
         task = definition.make_task(sweep.apply(definition.config(), assignment), options)
         folders.append(experiment.prepare(task, run, resume=resume))
         tasks.append(task)
-    results = members.fit(tasks, folders, resume=resume, devices=devices)
+    results = experiment.run_group(tasks, folders, resume=resume, devices=devices)
     for run, result in zip(folders, results):
         if result is None:
             print(f"{run.name}: failed (see {run / 'failed.json'}); the others went on")
@@ -166,7 +166,7 @@ def figures(folder: Path, axes: dict, rows: list[dict], table: list[dict]) -> li
     name = best["metric"].split("/", 1)[1]
     by_group: dict[str, dict[str, tuple]] = {}
     for row in rows:
-        key = sweep.run_name(dict(sweep.program_key({k: row[k] for k in axes}))) or "all"
+        key = sweep.run_name(dict(members.program_key({k: row[k] for k in axes}))) or "all"
         curve = [
             (r["step"], r["value"])
             for r in rundir.read_metrics(folder / row["run"])

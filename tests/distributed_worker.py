@@ -60,7 +60,7 @@ def main() -> None:
         task = dataclasses.replace(task, evaluate=evaluate)
     folder = experiment.prepare(task, args.run_dir, resume=args.resume)
     try:
-        done = experiment.fit(task, folder, resume=args.resume)
+        done = experiment.fit([task], [folder], resume=args.resume)[0]
     except KeyboardInterrupt:
         return
     params = parallel.local_copy(done.state.params)

@@ -133,14 +133,18 @@ def test_two_devices_resume_and_match_one_device(tmp_path):
         pytest.skip("needs 2 devices: run with JAX_NUM_CPU_DEVICES=2 (tests/conftest.py sets it)")
     one = make_task(Config())
     two = make_task(Config(train=TrainConfig(devices=2)))
-    a = experiment.fit(one, experiment.prepare(one, tmp_path / "one", resume=False), resume=False)
-    b = experiment.fit(two, experiment.prepare(two, tmp_path / "two", resume=False), resume=False)
+    a = experiment.fit(
+        [one], [experiment.prepare(one, tmp_path / "one", resume=False)], resume=False
+    )[0]
+    b = experiment.fit(
+        [two], [experiment.prepare(two, tmp_path / "two", resume=False)], resume=False
+    )[0]
     assert b.best_params["w"].sharding.device_set == {jax.local_devices()[0]}
     np.testing.assert_allclose(b.state.params["w"], a.state.params["w"], rtol=1e-5)
     half = make_task(Config(train=TrainConfig(devices=2, steps=20)))
     # Prepared with the settings of the whole run, so that it resumes as that run.
-    experiment.fit(half, experiment.prepare(two, tmp_path / "half", resume=False), resume=False)
-    resumed = experiment.fit(two, tmp_path / "half", resume=True)
+    experiment.fit([half], [experiment.prepare(two, tmp_path / "half", resume=False)], resume=False)
+    resumed = experiment.fit([two], [tmp_path / "half"], resume=True)[0]
     np.testing.assert_allclose(resumed.state.params["w"], b.state.params["w"], rtol=1e-6)
     assert resumed.best_step == b.best_step
 

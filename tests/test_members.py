@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -91,7 +92,7 @@ def solo(tmp_path, seed, name=None, **kw):
 @pytest.mark.slow
 def test_members_equal_their_solo_runs(tmp_path):
     tasks, folders = group(tmp_path, "group", [0, 1, 2])
-    results = members.fit(tasks, folders, resume=False)
+    results = experiment.run_group(tasks, folders, resume=False)
     for seed, folder, result in zip([0, 1, 2], folders, results):
         alone = solo(tmp_path, seed)
         together = experiment.load_run(folder, "toy", which="latest")
@@ -99,8 +100,18 @@ def test_members_equal_their_solo_runs(tmp_path):
         # vmap batches the members' matmuls into one; float32 sums may round differently.
         for a, b in zip(jax.tree.leaves(together.params), jax.tree.leaves(alone.params)):
             np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
-        rows = rundir.read_metrics(folder)
-        assert {r["split"] for r in rows} >= {"train", "val", "test"}
+        # One loop: a member writes the rows and checkpoints its solo run writes.
+        rows, alone_rows = (
+            rundir.read_metrics(f) for f in (folder, tmp_path / "solo" / f"seed={seed}")
+        )
+        assert {(r["step"], r["split"], r["name"]) for r in rows} == {
+            (r["step"], r["split"], r["name"]) for r in alone_rows
+        }
+        assert {r["split"] for r in rows} == {"train", "val", "time", "test"}
+        steps = [
+            sorted(p.name for p in (Path(f) / "ckpt").iterdir()) for f in (folder, alone.source)
+        ]
+        assert steps[0] == steps[1]
         assert result == json.loads((folder / "results.json").read_text())
         assert (
             result["best_step"]
@@ -120,7 +131,7 @@ def test_members_with_their_own_optimizer_settings_equal_their_solo_runs(tmp_pat
     ]
     tasks = [make_task(Config(seed=3, train=t)) for t in settings]
     folders = [experiment.prepare(t, tmp_path / f"m{i}", resume=False) for i, t in enumerate(tasks)]
-    members.fit(tasks, folders, resume=False)
+    experiment.run_group(tasks, folders, resume=False)
     for i, (t, folder) in enumerate(zip(settings, folders)):
         alone = solo(tmp_path, 3, name=f"m{i}", train=t)
         together = experiment.load_run(folder, "toy", which="latest")
@@ -131,7 +142,7 @@ def test_members_with_their_own_optimizer_settings_equal_their_solo_runs(tmp_pat
 @pytest.mark.slow
 def test_a_diverging_member_is_masked_and_the_others_finish(tmp_path):
     tasks, folders = group(tmp_path, "group", [0, 1], poison=1)
-    results = members.fit(tasks, folders, resume=False)
+    results = experiment.run_group(tasks, folders, resume=False)
     assert results[1] is None
     assert "non-finite" in json.loads((folders[1] / "failed.json").read_text())["error"]
     assert results[0] is not None and not (folders[0] / "failed.json").exists()
@@ -144,7 +155,7 @@ def test_a_diverging_member_is_masked_and_the_others_finish(tmp_path):
 @pytest.mark.slow
 def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     whole_tasks, whole = group(tmp_path, "whole", [0, 1])
-    members.fit(whole_tasks, whole, resume=False)
+    experiment.run_group(whole_tasks, whole, resume=False)
     original, calls = batching.batches, []
 
     def interrupted(*args, **kw):
@@ -157,10 +168,10 @@ def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path, monk
     tasks, broken = group(tmp_path, "broken", [0, 1])
     monkeypatch.setattr(batching, "batches", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        members.fit(tasks, broken, resume=False)
+        experiment.run_group(tasks, broken, resume=False)
     monkeypatch.setattr(batching, "batches", original)
     assert {experiment.load_run(f, "toy", which="latest").step for f in broken} == {10}
-    members.fit(tasks, broken, resume=True)
+    experiment.run_group(tasks, broken, resume=True)
     for a_dir, b_dir in zip(whole, broken):
         a = experiment.load_run(a_dir, "toy", which="latest")
         b = experiment.load_run(b_dir, "toy", which="latest")
@@ -180,9 +191,9 @@ def test_members_split_over_two_devices_equal_one_device(tmp_path):
     if len(jax.local_devices()) < 2:
         pytest.skip("needs 2 devices: run with JAX_NUM_CPU_DEVICES=2 (tests/conftest.py sets it)")
     one_tasks, one = group(tmp_path, "one", [0, 1, 2, 3])
-    members.fit(one_tasks, one, resume=False)
+    experiment.run_group(one_tasks, one, resume=False)
     two_tasks, two = group(tmp_path, "two", [0, 1, 2, 3])
-    members.fit(two_tasks, two, resume=False, devices=2)
+    experiment.run_group(two_tasks, two, resume=False, devices=2)
     for a_dir, b_dir in zip(one, two):
         a = experiment.load_run(a_dir, "toy", which="latest")
         b = experiment.load_run(b_dir, "toy", which="latest")

@@ -85,5 +85,7 @@ def test_fit_data_parallel_runs_many_steps():
     tx = optax.adam(1e-3)
     step = train.make_train_step(lstm_loss, tx, mesh=mesh)
     state = parallel.replicate(train.init_state(params, tx, 0), mesh)
-    state = train.fit(state, step, iter(lambda: data, None), total_steps=100, log_every=100)
+    state = train.fit(
+        state, step, iter(lambda: data, None), start=0, total_steps=100, log_every=100
+    )
     assert int(state.step) == 100

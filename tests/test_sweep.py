@@ -10,6 +10,7 @@ import pytest
 from experiments import mnist_classifier as mc
 from rnn_jax.errors import ConfigError
 from rnn_jax.sweeps import grid as sweep
+from rnn_jax.training import members as group_members
 from scripts import sweep as sweep_cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +98,7 @@ def test_optimizer_values_share_a_program_but_clipping_on_or_off_does_not():
     ]
     grouped = sweep.groups(sweep.expand(axes))
     assert sorted(len(g) for g in grouped) == [2, 2, 4, 4]
-    assert {sweep.program_key(g[0]) for g in grouped} == {
+    assert {group_members.program_key(g[0]) for g in grouped} == {
         (("train.clip_norm", on), ("model.dropout", d)) for on in ("on", "off") for d in (0, 0.2)
     }
 

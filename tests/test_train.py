@@ -101,14 +101,15 @@ def test_fit_evaluates_logs_and_stops_on_nan(linear):
         linear.fresh_state(tx),
         step,
         batching.batches(linear.data(), 16, seed=0),
+        start=0,
         total_steps=10,
         log_every=4,
-        evaluation=train.Evaluation(lambda s: {"val": {"w0": float(s.params["w"][0])}}, 5),
-        on_log=lambda step, split, m: logged.append((step, split)),
+        evaluation=train.Evaluation(lambda s: [{"val": {"w0": float(s.params["w"][0])}}], 5),
+        on_log=lambda m, step, split, values: logged.append((m, step, split)),
         on_eval=lambda s, r: evals.append(int(s.step)),
     )
     assert int(state.step) == 10 and evals == [5, 10]
-    assert (5, "val") in logged and (10, "train") in logged
+    assert (0, 5, "val") in logged and (0, 10, "train") in logged and (0, 10, "time") in logged
 
     def nan_loss(params, batch, key):
         loss, aux = linear.loss_fn(params, batch, key)
@@ -120,6 +121,32 @@ def test_fit_evaluates_logs_and_stops_on_nan(linear):
             linear.fresh_state(tx),
             bad_step,
             batching.batches(linear.data(), 16, seed=0),
+            start=0,
             total_steps=6,
             log_every=3,
         )
+
+
+def test_fit_fails_members_one_by_one_and_stops_when_none_is_left():
+    """Metrics of shape [members]: a member whose loss turns non-finite gets on_fail and no
+    more rows while the others log on; DivergedError only once every member has failed."""
+    losses = iter([[1.0, 2.0], [1.0, np.nan], [1.0, 2.0], [np.inf, 2.0]])
+
+    def step(state, batch):
+        return state + 1, {"loss": jnp.asarray(next(losses))}
+
+    rows, fails = [], []
+    with pytest.raises(DivergedError, match="between steps 2 and 4"):
+        train.fit(
+            0,
+            step,
+            iter(lambda: None, 1),
+            start=0,
+            total_steps=4,
+            members=2,
+            log_every=2,
+            on_log=lambda m, step, split, values: rows.append((m, step, split, values["loss"])),
+            on_fail=lambda m, why: fails.append((m, why.split(";")[0])),
+        )
+    assert (0, 2, "train", 1.0) in rows and all(r[0] == 0 for r in rows if r[1] > 0)
+    assert fails == [(1, "non-finite ['loss'] between steps 0 and 2"), (0, fails[1][1])]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from rnn_jax.errors import ConfigError
-from rnn_jax.training import rundir
+from rnn_jax.training import members, rundir
 
 Assignment = dict[str, Any]  # "model.hidden" -> (64,)
 
@@ -193,27 +193,12 @@ def run_name(assignment: Assignment) -> str:
 # Settings that members of one compiled program may differ in: the seed, and the optimizer's
 # injected hyper-parameters (rnn_jax.training.optim). Of the clip norm, only whether it is on shapes
 # the program.
-SHARED = ("seed", "train.lr", "train.warmup_steps", "train.clip_norm")
-
-
-def program_key(assignment: Assignment) -> tuple:
-    """What separates groups: every setting but the :data:`SHARED` ones (of the clip norm,
-    whether it is on). Members that differ in those alone train together as one compiled
-    program (:mod:`rnn_jax.training.members`). Values may be the settings or their text."""
-    key = []
-    for path, value in assignment.items():
-        if path == "train.clip_norm":
-            key.append((path, "on" if float(value) else "off"))
-        elif path not in SHARED:
-            key.append((path, value))
-    return tuple(key)
-
-
 def groups(assignments: list[Assignment]) -> list[list[Assignment]]:
-    """The assignments grouped by :func:`program_key`, in order of first appearance."""
+    """The assignments grouped by :func:`rnn_jax.training.members.program_key` (what one
+    compiled program can train together), in order of first appearance."""
     out: dict[tuple, list[Assignment]] = {}
     for a in assignments:
-        out.setdefault(program_key(a), []).append(a)
+        out.setdefault(members.program_key(a), []).append(a)
     return list(out.values())
 
 
@@ -290,10 +275,10 @@ def summarize(rows: list[dict], axes: list[str]) -> list[dict]:
     for r in rows:
         out.setdefault(tuple(r[k] for k in keys), []).append(r)
     table = []
-    for config, members in out.items():
-        entry = {**dict(zip(keys, config)), "seeds": len(members)}
+    for config, runs in out.items():
+        entry = {**dict(zip(keys, config)), "seeds": len(runs)}
         for f in figures:
-            values = [m[f] for m in members if f in m and math.isfinite(m[f])]
+            values = [r[f] for r in runs if f in r and math.isfinite(r[f])]
             if values:
                 entry[f] = (float(np.mean(values)), float(np.std(values)))
         table.append(entry)

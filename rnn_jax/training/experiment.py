@@ -6,19 +6,23 @@ parameters, and :mod:`rnn_jax.pretrained` the same for shipped models.
 """
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import jax
+import jax.numpy as jnp
 import tyro
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
 from rnn_jax import plotting
-from rnn_jax.errors import UserError
+from rnn_jax.errors import ConfigError, DivergedError, UserError
 from rnn_jax.models.sequence import SequenceModel
-from rnn_jax.training import batching, distributed, parallel, rundir, train
+from rnn_jax.training import batching, distributed, members, parallel, rundir, train
 from rnn_jax.training.ckpt import CheckpointError, Checkpoints
 from rnn_jax.training.task import Task
 from rnn_jax.typing import Params
@@ -116,7 +120,7 @@ def run(task: Task, options: RunOptions) -> dict:
     """Train ``task`` (or resume it) and report its best checkpoint; returns the results
     (in a multi-process run, process 0 reports; the others return ``{}``)."""
     folder = prepare(task, run_dir(task.experiment, options), resume=options.resume)
-    done = fit(task, folder, resume=options.resume, tensorboard=options.tensorboard)
+    done = fit([task], [folder], resume=options.resume, tensorboard=options.tensorboard)[0]
     if not distributed.is_writer():
         return {}
     return report(task, folder, done.best_params, done.best_step, done.best_metrics)
@@ -141,65 +145,124 @@ def report_folder(from_run: str | Path, workdir: str | None) -> Path:
     return folder
 
 
-def fit(task: Task, folder: Path, *, resume: bool, tensorboard: bool = False) -> Trained:
-    """Train (or resume) ``task`` in a prepared run directory (:func:`rundir.prepare`).
+def fit(
+    tasks: list[Task],
+    folders: list[Path],
+    *,
+    resume: bool,
+    tensorboard: bool = False,
+    devices: int = 1,
+) -> list[Trained | None]:
+    """Train (or resume) ``tasks`` in their prepared run directories (:func:`prepare`): one
+    task is a solo run, several are the members of a group (:mod:`.members`), all through
+    :func:`rnn_jax.training.train.fit`. Returns each member's :class:`Trained`, or ``None``
+    for a member that failed (``failed.json``; a solo run raises instead).
 
-    Checkpoints are written at every evaluation; the best one by the task's
-    metric is kept besides the latest two. Resume restores the latest
-    checkpoint and replays the data stream from its step, so the run ends with
-    the parameters an uninterrupted run would have. With ``devices > 1``, or
-    several processes (:mod:`rnn_jax.training.distributed`), each batch is split over
-    the devices; evaluation and the returned parameters stay on one device,
-    and process 0 alone writes the metrics.
+    Checkpoints are written at every evaluation; the best one by the task's metric is
+    kept besides the latest two. Resume restores the latest checkpoint and replays the
+    data stream from its step, so the run ends with the parameters an uninterrupted run
+    would have. A solo run with ``devices > 1`` in its config, or over several processes
+    (:mod:`rnn_jax.training.distributed`), splits each batch over the devices
+    (evaluation and the returned parameters stay on one device, process 0 alone writes);
+    a group splits its members over ``devices`` devices.
     """
+    task, count = tasks[0], len(tasks)
     cfg = task.config
-    devices = cfg.train.devices
-    several = devices > 1 or distributed.spans_processes()
-    mesh = parallel.data_parallel_mesh(devices) if several else None
-    if mesh is not None:
-        parallel.check_batch(task.batch_size, mesh)
+    if count > 1:
+        members.check_group(tasks)
+        mesh = members.member_mesh(devices, count) if devices > 1 else None
+    else:
+        several = cfg.train.devices > 1 or distributed.spans_processes()
+        mesh = parallel.data_parallel_mesh(cfg.train.devices) if several else None
+        if mesh is not None:
+            parallel.check_batch(task.batch_size, mesh)
     writer = distributed.is_writer()
-    tx = cfg.train.optimizer(task.steps)
-    ckpts = Checkpoints(folder / "ckpt", best_metric=task.best_metric, best_mode=task.mode)
-    state = train.init_state(task.init(jax.random.PRNGKey(cfg.seed)), tx, cfg.seed)
-    start = (ckpts.latest_step() if resume else None) or 0
+    ckpts = [
+        Checkpoints(f / "ckpt", best_metric=t.best_metric, best_mode=t.mode)
+        for t, f in zip(tasks, folders)
+    ]
+    # Each member's own optimizer state holds its own peak learning rate (optim.py).
+    states = [
+        train.init_state(
+            t.init(jax.random.PRNGKey(t.config.seed)),
+            t.config.train.optimizer(t.steps),
+            t.config.seed,
+        )
+        for t in tasks
+    ]
+    start = _resume_step(ckpts, resume)
     if start:
-        state, _ = ckpts.restore(start, state)
+        states = [c.restore(start, s)[0] for c, s in zip(ckpts, states)]
     if resume and writer:
-        print(f"resumed {folder} from step {start}" + ("" if start else " (no checkpoint yet)"))
-    log = rundir.MetricsLog(
-        folder / "metrics.jsonl",
-        resume_step=start if resume else None,
-        tensorboard=folder / "tensorboard" if tensorboard else None,
-        enabled=writer,
-    )
-    step_fn = train.make_train_step(task.loss_fn, tx, steps_per_call=task.steps_per_call, mesh=mesh)
-    if mesh is not None:
-        state = parallel.replicate(state, mesh)
-        if writer:
-            processes = jax.process_count()
-            print(
-                f"data parallel: batches of {task.batch_size} split over {mesh.size} devices"
-                + (f" in {processes} processes" if processes > 1 else "")
-            )
+        for f in folders:
+            print(f"resumed {f} from step {start}" + ("" if start else " (no checkpoint yet)"))
+    logs = [
+        rundir.MetricsLog(
+            f / "metrics.jsonl",
+            resume_step=start if resume else None,
+            tensorboard=f / "tensorboard" if tensorboard else None,
+            enabled=writer,
+        )
+        for f in folders
+    ]
+    streams = [
+        batching.batches(
+            t.train_data,
+            t.batch_size,
+            seed=t.config.seed,
+            start_step=start,
+            steps_per_call=t.steps_per_call,
+        )
+        for t in tasks
+    ]
+    if count > 1:
+        state = (members.stack(states), jnp.ones(count, bool))
+        if mesh is not None:
+            state = jax.device_put(state, NamedSharding(mesh, P(members.MEMBER_AXIS)))
+        step_fn = members.make_group_step(task, mesh)
+        data = (batching.stack([next(s) for s in streams]) for _ in iter(int, 1))
 
-    def one_device(params: Params) -> Params:
-        return params if mesh is None else parallel.local_copy(params)
+        def evaluate(state) -> list[dict[str, dict[str, float]]]:
+            return [{"val": v} for v in members.evaluate(tasks, state[0].params)]
 
-    data = batching.batches(
-        task.train_data,
-        task.batch_size,
-        seed=cfg.seed,
-        start_step=start,
-        steps_per_call=task.steps_per_call,
-    )
-    if mesh is not None:  # every process draws the same global batch and feeds its rows
-        axis = 0 if task.steps_per_call == 1 else 1
-        data = (parallel.feed(batch, mesh, axis) for batch in data)
+        def saved_states(state) -> list:
+            host = jax.device_get(state[0])  # one transfer; members are sliced on the host
+            return [members.unstack(host, m) for m in range(count)]
 
-    def on_log(step: int, split: str, values: dict[str, float]) -> None:
-        log.write(step, split, values)
-        if not writer:
+    else:
+        state, data = states[0], streams[0]
+        step_fn = train.make_train_step(
+            task.loss_fn,
+            cfg.train.optimizer(task.steps),
+            steps_per_call=task.steps_per_call,
+            mesh=mesh,
+        )
+        if mesh is not None:
+            state = parallel.replicate(state, mesh)
+            if writer:
+                processes = jax.process_count()
+                print(
+                    f"data parallel: batches of {task.batch_size} split over {mesh.size} devices"
+                    + (f" in {processes} processes" if processes > 1 else "")
+                )
+            # Every process draws the same global batch and feeds its rows.
+            axis = 0 if task.steps_per_call == 1 else 1
+            data = (parallel.feed(batch, mesh, axis) for batch in data)
+
+        def one_device(params: Params) -> Params:
+            return params if mesh is None else parallel.local_copy(params)
+
+        def evaluate(state) -> list[dict[str, dict[str, float]]]:
+            return [{"val": task.evaluate(one_device(state.params))}]
+
+        def saved_states(state) -> list:
+            return [state]
+
+    failed: dict[int, str] = {}
+
+    def on_log(m: int, step: int, split: str, values: dict[str, float]) -> None:
+        logs[m].write(step, split, values)
+        if not writer or m:
             return
         if task.echo and split == "train":
             tqdm.write(f"{step}\t{task.echo}: {values['loss']:.6g}")
@@ -210,40 +273,93 @@ def fit(task: Task, folder: Path, *, resume: bool, tensorboard: bool = False) ->
                 f"checkpoints {values['checkpoint_s']:.1f} s"
             )
 
-    def on_eval(state: train.TrainState, results: dict[str, dict[str, float]]) -> None:
-        flat = {f"{split}/{k}": v for split, m in results.items() for k, v in m.items()}
-        step = int(state.step)
-        ckpts.save(step, state, {"step": step, "metrics": flat}, metrics=flat)
+    def on_eval(state, results: list[dict[str, dict[str, float]]]) -> None:
+        for m, (ckpt, saved) in enumerate(zip(ckpts, saved_states(state))):
+            if m in failed:
+                continue
+            flat = {f"{split}/{k}": v for split, r in results[m].items() for k, v in r.items()}
+            step = int(saved.step)
+            ckpt.save(step, saved, {"step": step, "metrics": flat}, metrics=flat)
+
+    def on_fail(m: int, why: str) -> None:
+        failed[m] = why
+        if count > 1:
+            (folders[m] / "failed.json").write_text(json.dumps({"error": why}) + "\n")
+            print(f"{folders[m].name}: failed ({why}); the others go on", file=sys.stderr)
 
     try:
         state = train.fit(
             state,
             step_fn,
             data,
+            start=start,
             total_steps=task.steps,
+            members=count,
             steps_per_call=task.steps_per_call,
             log_every=task.log_every,
-            evaluation=train.Evaluation(
-                lambda s: {"val": task.evaluate(one_device(s.params))}, task.eval_every
-            ),
+            evaluation=train.Evaluation(evaluate, task.eval_every),
             on_log=on_log,
             on_eval=on_eval,
-            desc=task.experiment,
+            on_fail=on_fail,
+            desc=task.experiment if count == 1 else f"{task.experiment} x{count}",
             progress=writer,
         )
-        best = ckpts.best_step()
-        best_state, meta = ckpts.restore(best, state)
+        done = []
+        for m, (ckpt, last) in enumerate(zip(ckpts, saved_states(state))):
+            if m in failed:
+                done.append(None)
+                continue
+            best = ckpt.best_step()
+            target = state if count == 1 else members.unstack(state[0], m)
+            best_state, meta = ckpt.restore(best, target)
+            params = best_state.params if count > 1 else one_device(best_state.params)
+            done.append(Trained(folders[m], last, best, params, meta.get("metrics", {})))
+        return done
+    except DivergedError:
+        if count == 1:
+            raise
+        return [None] * count  # every member failed; each has its failed.json
     except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with --resume (run directory {folder})")
+        print(f"\ninterrupted; continue with --resume (run directory {folders[0]})")
         raise
     except Exception as err:
         if distributed.is_peer_lost(err):
-            distributed.stop_after_lost_peer(err, folder)
+            distributed.stop_after_lost_peer(err, folders[0])
         raise
     finally:
-        ckpts.close()
-        log.close()
-    return Trained(folder, state, best, one_device(best_state.params), meta.get("metrics", {}))
+        for ckpt in ckpts:
+            ckpt.close()
+        for log in logs:
+            log.close()
+
+
+def _resume_step(ckpts: list[Checkpoints], resume: bool) -> int:
+    """The step every member resumes from: 0 without ``resume`` or a checkpoint.
+
+    Raises:
+      ConfigError: members whose latest checkpoints differ (they cannot run as one).
+    """
+    if not resume:
+        return 0
+    steps = {c.latest_step() for c in ckpts}
+    if len(steps) != 1:
+        raise ConfigError(
+            f"the members' latest checkpoints are at different steps {sorted(steps)}; "
+            "resume them one by one (python -m experiments.NAME --workdir RUN --resume)"
+        )
+    return steps.pop() or 0  # None: stopped before the first checkpoint
+
+
+def run_group(
+    tasks: list[Task], folders: list[Path], *, resume: bool, devices: int = 1
+) -> list[dict | None]:
+    """Train the members of a group together (:func:`fit`) and report every one that
+    finished; returns their results (``None`` for a member that failed)."""
+    done = fit(tasks, folders, resume=resume, devices=devices)
+    return [
+        None if d is None else report(t, d.dir, d.best_params, d.best_step, d.best_metrics)
+        for t, d in zip(tasks, done)
+    ]
 
 
 def report(task: Task, folder: Path, params: Params, step: int, val: dict[str, float]) -> dict:

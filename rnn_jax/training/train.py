@@ -162,47 +162,56 @@ def evaluate_members(validations: list[Validation], params: Params) -> list[dict
 
 
 class Evaluation(NamedTuple):
-    """What :func:`fit` calls at evaluation points: returns ``{split: {name: value}}``."""
+    """What :func:`fit` calls at evaluation points: one ``{split: {name: value}}`` per member."""
 
-    fn: Callable[[TrainState], dict[str, dict[str, float]]]
+    fn: Callable[[Any], list[dict[str, dict[str, float]]]]
     every: int
 
 
 def fit(
-    state: TrainState,
-    train_step: Callable[[TrainState, Batch], tuple[TrainState, Metrics]],
+    state: Any,
+    train_step: Callable[[Any, Batch], tuple[Any, Metrics]],
     data: Iterator[Batch],
     *,
+    start: int,
     total_steps: int,
+    members: int = 1,
     steps_per_call: int = 1,
     log_every: int = 100,
     evaluation: Evaluation | None = None,
-    on_log: Callable[[int, str, dict[str, float]], None] = lambda step, split, m: None,
-    on_eval: Callable[[TrainState, dict[str, dict[str, float]]], None] = lambda s, r: None,
+    on_log: Callable[[int, int, str, dict[str, float]], None] = lambda m, step, split, v: None,
+    on_eval: Callable[[Any, list[dict[str, dict[str, float]]]], None] = lambda s, r: None,
+    on_fail: Callable[[int, str], None] = lambda m, why: None,
     desc: str = "train",
     progress: bool = True,
-) -> TrainState:
-    """Run ``train_step`` until ``total_steps``, logging and evaluating on the way.
+) -> Any:
+    """Run ``train_step`` from step ``start`` until ``total_steps``, logging and evaluating on
+    the way: the one training loop of solo runs and of groups of members.
 
-    Metrics stay on the device between log points (no host sync per step); at
-    each log point they are fetched once, averaged, checked for NaN/Inf and
-    shown on the progress bar. Evaluations run every ``evaluation.every`` steps
-    and at the end, and their results go to ``on_log`` and ``on_eval`` (where
-    checkpoints are written). At the end, ``on_log(step, "time", ...)`` gets
-    where the wall time went: ``total_s``, ``first_call_s`` (compilation),
-    ``eval_s`` and ``checkpoint_s``. Without ``progress``, no bar and no printed
-    evaluations (the other processes of a multi-process run).
+    ``train_step(state, batch) -> (state, metrics)``; with ``members`` M > 1 every metric
+    is ``[M]`` (a vmapped group that freezes a member whose loss turns non-finite).
+    Metrics stay on the device between log points (no host sync per step); at each log
+    point they are fetched once, averaged, checked per member for NaN/Inf and shown on
+    the progress bar. ``on_log(member, step, split, values)`` gets each live member's
+    rows; a member whose metrics are not finite gets ``on_fail(member, why)`` instead and
+    no more rows. Evaluations run every ``evaluation.every`` steps and at the end, their
+    results go to ``on_log`` and ``on_eval`` (where checkpoints are written). At the end,
+    each live member's ``"time"`` row says where the wall time went: ``total_s``,
+    ``first_call_s`` (compilation), ``eval_s`` and ``checkpoint_s``. Without
+    ``progress``, no bar and no printed evaluations (the other processes of a
+    multi-process run).
 
     Raises:
-      DivergedError: at the first log point whose metrics are not finite.
+      DivergedError: once every member has failed (a solo run: at its first non-finite
+        log point).
     """
-    start = int(state.step)
     if (total_steps - start) % steps_per_call:
         raise ConfigError(
             f"{total_steps - start} remaining steps are not a multiple of steps_per_call="
             f"{steps_per_call}"
         )
     pending: list[Metrics] = []
+    failed: set[int] = set()
     last_log, t0 = start, time.perf_counter()
     # Where the wall time goes: the first call (compile), evaluations, checkpoints; the
     # rest is the steps themselves and the loop around them.
@@ -230,37 +239,57 @@ def fit(
             or step == total_steps
         )
         if step - last_log >= log_every or due_eval or step == total_steps:
-            host = jax.device_get(pending)
-            avg = {k: float(np.mean([m[k] for m in host])) for k in host[0]}
-            bad = [k for k, v in avg.items() if not math.isfinite(v)]
-            if bad:
-                bar.close()
-                raise DivergedError(
-                    f"non-finite {bad} between steps {last_log} and {step}; lower the learning "
-                    "rate or enable gradient clipping (the last checkpoint is kept)"
-                )
-            avg["steps_per_s"] = (step - last_log) / (time.perf_counter() - t0)
-            on_log(step, "train", avg)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in avg.items() if k != "steps_per_s"})
+            rate = (step - last_log) / (time.perf_counter() - t0)
+            rows = _member_means(jax.device_get(pending), members)
+            for m, row in enumerate(rows):
+                bad = [k for k, v in row.items() if not math.isfinite(v)]
+                if m in failed:
+                    continue
+                if bad:
+                    failed.add(m)
+                    why = (
+                        f"non-finite {bad} between steps {last_log} and {step}; lower the "
+                        "learning rate or enable gradient clipping (the last checkpoint is kept)"
+                    )
+                    on_fail(m, why)
+                    if len(failed) == members:
+                        bar.close()
+                        raise DivergedError(why)
+                    continue
+                on_log(m, step, "train", {**row, "steps_per_s": rate})
+            live = [row for m, row in enumerate(rows) if m not in failed]
+            bar.set_postfix({k: f"{v:.4g}" for k, v in live[0].items()})
             pending, last_log, t0 = [], step, time.perf_counter()
         if due_eval:
             tic = time.perf_counter()
             results = evaluation.fn(state)
             clock["eval_s"] += time.perf_counter() - tic
-            for split, values in results.items():
-                on_log(step, split, values)
+            for m, result in enumerate(results):
+                for split, values in result.items():
+                    if m not in failed:
+                        on_log(m, step, split, values)
             if progress:
+                shown = next(r for m, r in enumerate(results) if m not in failed)
                 bar.write(
                     f"step {step}: "
-                    + "  ".join(
-                        f"{s}/{k}={v:.4g}" for s, m in results.items() for k, v in m.items()
-                    )
+                    + "  ".join(f"{s}/{k}={v:.4g}" for s, m in shown.items() for k, v in m.items())
+                    + (f" (member 1 of {members})" if members > 1 else "")
                 )
             tic = time.perf_counter()
             on_eval(state, results)
             clock["checkpoint_s"] += time.perf_counter() - tic
             t0 = time.perf_counter()
     clock["total_s"] = time.perf_counter() - clock["total_s"]
-    on_log(step, "time", clock)
+    for m in range(members):
+        if m not in failed:
+            on_log(m, step, "time", clock)
     bar.close()
     return state
+
+
+def _member_means(pending: list[Metrics], members: int) -> list[dict[str, float]]:
+    """Each member's metrics averaged over the pending calls (scalars or ``[members]``)."""
+    means = {k: np.mean([np.asarray(p[k]) for p in pending], axis=0) for k in pending[0]}
+    return [
+        {k: float(np.reshape(v, (members,))[m]) for k, v in means.items()} for m in range(members)
+    ]
