@@ -78,8 +78,8 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch):
     monkeypatch.setattr(batching, "batches", original)
     mc.EXPERIMENT.train_and_evaluate(config, opts(tmp_path / "b", resume=True))
 
-    a = experiment.load_run(tmp_path / "a" / "run", mc.EXPERIMENT, which="latest")
-    b = experiment.load_run(tmp_path / "b" / "run", mc.EXPERIMENT, which="latest")
+    a = experiment.load_run(tmp_path / "a" / "run", mc.NAME, which="latest")
+    b = experiment.load_run(tmp_path / "b" / "run", mc.NAME, which="latest")
     assert a.step == b.step == 2 * per_epoch
     for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
         np.testing.assert_array_equal(x, y)
