@@ -5,7 +5,7 @@ import pytest
 
 import experiments
 from rnn_jax.errors import ConfigError
-from rnn_jax.training import checks
+from rnn_jax.training import checks, rundir
 
 EVERY = [
     ("--train.lr", "-1", "--train.lr must be > 0, got -1.0"),
@@ -94,6 +94,22 @@ def test_a_workdir_that_is_a_file_is_one_error_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert stop.value.code == 3 and err.startswith("error: ") and err.count("\n") == 1, err
     assert str(tmp_path / "taken") in err and "--resume" in err
+
+
+def test_a_read_only_workdir_is_one_error_line(tmp_path, capsys, monkeypatch):
+    """As a read-only folder refuses the first file of the run (simulated: the tests run as
+    root, whom chmod does not stop)."""
+    folder = tmp_path / "read-only"
+
+    def refuse(path, text):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(rundir, "write_atomic", refuse)
+    with pytest.raises(SystemExit) as stop:
+        experiments.find("timeseries").main(["--train.steps", "2", "--workdir", str(folder)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 3 and err.count("\n") == 1, err
+    assert err.startswith(f"error: Permission denied: {folder / 'config.json'}; fix the folder")
 
 
 @pytest.mark.parametrize("module", ["mnist_gen", "crnn"])

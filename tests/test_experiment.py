@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -187,3 +188,69 @@ def test_killed_inside_a_checkpoint_write_resumes_to_the_uninterrupted_run(tmp_p
     assert a.step == b.step == 250
     for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
         np.testing.assert_array_equal(x, y)
+
+
+def _timeseries(folder, *extra, steps=250, env=None, **kw):
+    """``python -m experiments.timeseries`` on a small model, in ``folder``."""
+    small = ["--model.hidden", "16", "--generate", "10", "--train.steps", str(steps)]
+    command = [sys.executable, "-m", "experiments.timeseries", *small, "--workdir", str(folder)]
+    command += extra
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})}, **kw)  # fmt: skip
+
+
+def _finish(proc) -> tuple[int, str]:
+    """Wait for ``proc``; its exit status and standard error."""
+    _, err = proc.communicate(timeout=300)
+    return proc.returncode, err
+
+
+def _same_final_params(a_dir, b_dir, steps):
+    a = experiment.load_run(a_dir, "timeseries", which="latest")
+    b = experiment.load_run(b_dir, "timeseries", which="latest")
+    assert a.step == b.step == steps
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.slow
+def test_a_full_disk_mid_run_is_one_line_and_the_run_resumes(tmp_path):
+    """The third checkpoint write fails with ENOSPC (injected): one error line, exit 3,
+    earlier checkpoints intact; --resume once there is space finishes bit-exact."""
+    code, err = _finish(_timeseries(tmp_path / "full", env={ckpt.DISK_FULL_IN_SAVE: "3"}))
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert code == 3, err
+    assert lines == [f"error: No space left on device: {tmp_path / 'full' / 'ckpt'}; fix the "
+                     "folder (or free space) and run again (--resume continues a run that has "
+                     "started)"], err  # fmt: skip
+    assert rundir.checkpoint_steps(tmp_path / "full") == [50, 100]
+    code, err = _finish(_timeseries(tmp_path / "full", "--resume"))
+    assert code == 0, err
+    assert _finish(_timeseries(tmp_path / "whole"))[0] == 0
+    _same_final_params(tmp_path / "full", tmp_path / "whole", 250)
+
+
+@pytest.mark.slow
+def test_killed_at_random_instants_resumes_to_the_uninterrupted_run(tmp_path):
+    """kill -9 at five random instants of one run (start-up, compiling, training, inside
+    checkpoint writes: wherever they fall), each followed by --resume: the run ends with
+    exactly the parameters of a run never stopped."""
+    steps, run = 600, tmp_path / "killed"
+    rng = np.random.default_rng(0)
+    started, kills = False, 0
+    for delay in rng.uniform(1.0, 8.0, size=5):
+        proc = _timeseries(run, *(["--resume"] if started else []), steps=steps)
+        try:
+            proc.communicate(timeout=delay)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate()
+            kills += 1
+        started = started or (run / "config.json").exists()
+        if proc.returncode == 0:
+            break
+    assert kills >= 3  # most instants fall inside the run
+    code, err = _finish(_timeseries(run, "--resume", steps=steps))
+    assert code == 0, err
+    assert _finish(_timeseries(tmp_path / "whole", steps=steps))[0] == 0
+    _same_final_params(run, tmp_path / "whole", steps)

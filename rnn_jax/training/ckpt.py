@@ -7,6 +7,7 @@ that looks finished. The manager keeps the latest ``keep`` checkpoints plus the
 best one by a validation metric.
 """
 
+import errno
 import os
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,10 @@ from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 from rnn_jax.errors import UserError
 
-DIE_IN_SAVE = "RNN_JAX_DIE_IN_SAVE"  # tests: N kills the process inside its N-th save
+# Fault injection for tests: the N-th save kills the process half-way (as kill -9 would),
+# or fails as the write of a checkpoint onto a full disk does (ENOSPC).
+DIE_IN_SAVE = "RNN_JAX_DIE_IN_SAVE"
+DISK_FULL_IN_SAVE = "RNN_JAX_DISK_FULL_IN_SAVE"
 
 
 class CheckpointError(UserError, RuntimeError):
@@ -73,8 +77,10 @@ class Checkpoints:
     def save(self, step: int, state: Any, meta: dict, metrics: dict[str, float] | None = None):
         """Start an asynchronous save of ``state`` with JSON ``meta`` at ``step``."""
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
-        self.manager.save(step, args=args, metrics=metrics, force=True)
         self.saves += 1
+        if os.environ.get(DISK_FULL_IN_SAVE) == str(self.saves):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.manager.directory))
+        self.manager.save(step, args=args, metrics=metrics, force=True)
         if os.environ.get(DIE_IN_SAVE) == str(self.saves):
             os._exit(137)  # as kill -9 would, with the save's files half written
 
