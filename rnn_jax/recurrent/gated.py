@@ -3,10 +3,13 @@
 rules (gates accumulate in at least float32; bfloat16 params stay bfloat16 in memory).
 """
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 
-from rnn_jax.typing import Params, PRNGKey
+from rnn_jax.recurrent.cells import Cell, LayerPath, split_step
+from rnn_jax.typing import Carry, Params, PRNGKey
 
 
 def acc_dtype(dtype) -> jnp.dtype:
@@ -72,3 +75,26 @@ def recur_matmul(params: Params, h: jax.Array) -> jax.Array:
 def zero_hidden(params: Params, batch_shape: tuple[int, ...]) -> jax.Array:
     """Zero hidden state ``[*batch_shape, H]`` in the params' dtype (RNN and GRU carry)."""
     return jnp.zeros((*batch_shape, hidden_size(params)), params["wh"].dtype)
+
+
+def gated_cell(
+    *,
+    name: str,
+    about: str,
+    init: Callable[..., Params],
+    recur: Callable[[Params, Carry, jax.Array], tuple[Carry, jax.Array]],
+    init_carry: Callable[[Params, tuple[int, ...]], Carry] = zero_hidden,
+    paths: tuple[LayerPath, ...] = (),
+) -> Cell:
+    """A cell of this layout: its step is ``recur(params, carry, project(params, x_t))``."""
+    return Cell(
+        name=name,
+        about=about,
+        init=init,
+        init_carry=init_carry,
+        step=split_step(project, recur),
+        input_size=input_size,
+        project=project,
+        recur=recur,
+        paths=paths,
+    )

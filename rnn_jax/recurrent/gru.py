@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.recurrent import gated
-from rnn_jax.recurrent.cells import Cell, register, split_step
+from rnn_jax.recurrent.cells import register
 from rnn_jax.typing import Params, PRNGKey
 
 
@@ -63,25 +63,16 @@ def gru_reset_after_recur(
     return h_new, h_new
 
 
-def _gru(name: str, about: str, init, recur) -> Cell:
-    return Cell(
-        name=name,
-        about=about,
-        init=init,
-        init_carry=gated.zero_hidden,
-        step=split_step(gated.project, recur),
-        input_size=gated.input_size,
-        project=gated.project,
-        recur=recur,
+GRU = register(
+    gated.gated_cell(
+        name="gru", about="GRU, reset before the candidate", init=gru_init, recur=gru_recur
     )
-
-
-GRU = register(_gru("gru", "GRU, reset before the candidate", gru_init, gru_recur))
+)
 GRU_RESET_AFTER = register(
-    _gru(
-        "gru_reset_after",
-        "GRU as cuDNN, PyTorch and Flax",
-        gru_reset_after_init,
-        gru_reset_after_recur,
+    gated.gated_cell(
+        name="gru_reset_after",
+        about="GRU as cuDNN, PyTorch and Flax",
+        init=gru_reset_after_init,
+        recur=gru_reset_after_recur,
     )
 )

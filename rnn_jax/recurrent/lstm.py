@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.recurrent import gated
-from rnn_jax.recurrent.cells import Cell, LayerPath, register, split_step
+from rnn_jax.recurrent.cells import LayerPath, register
 from rnn_jax.recurrent.fused_lstm import fused_applies, lstm_layer
 from rnn_jax.typing import LSTMCarry, Params, PRNGKey
 
@@ -43,15 +43,12 @@ def lstm_init_carry(params: Params, batch_shape: tuple[int, ...]) -> LSTMCarry:
 
 
 LSTM = register(
-    Cell(
+    gated.gated_cell(
         name="lstm",
         about="LSTM, fused layer and CPU kernel",
         init=lstm_init,
-        init_carry=lstm_init_carry,
-        step=split_step(gated.project, lstm_recur),
-        input_size=gated.input_size,
-        project=gated.project,
         recur=lstm_recur,
+        init_carry=lstm_init_carry,
         paths=(LayerPath(name="fused", run=lstm_layer, applies=fused_applies),),
     )
 )

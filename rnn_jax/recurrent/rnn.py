@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.recurrent import gated
-from rnn_jax.recurrent.cells import Cell, register, split_step
+from rnn_jax.recurrent.cells import register
 from rnn_jax.typing import Params, PRNGKey
 
 
@@ -24,19 +24,16 @@ def rnn_recur(
     return h_new, h_new
 
 
-def _rnn(name: str, about: str, activation: Callable) -> Cell:
-    recur = partial(rnn_recur, activation=activation)
-    return Cell(
-        name=name,
-        about=about,
-        init=rnn_init,
-        init_carry=gated.zero_hidden,
-        step=split_step(gated.project, recur),
-        input_size=gated.input_size,
-        project=gated.project,
-        recur=recur,
+RNN_TANH = register(
+    gated.gated_cell(
+        name="rnn", about="tanh RNN", init=rnn_init, recur=partial(rnn_recur, activation=jnp.tanh)
     )
-
-
-RNN_TANH = register(_rnn("rnn", "tanh RNN", jnp.tanh))
-RNN_RELU = register(_rnn("rnn_relu", "relu RNN, the classic", jax.nn.relu))
+)
+RNN_RELU = register(
+    gated.gated_cell(
+        name="rnn_relu",
+        about="relu RNN, the classic",
+        init=rnn_init,
+        recur=partial(rnn_recur, activation=jax.nn.relu),
+    )
+)
