@@ -178,6 +178,7 @@ def test_gru_reset_after_matches_flax_gru_cell(key, tiny):
 # --- PyTorch, same weights (skipped when torch is not installed) ----------------
 
 
+@pytest.mark.slow
 def test_lstm_matches_torch_lstm(key, tiny):
     """Mapping: wx = weight_ih_l0.T, wh = weight_hh_l0.T, b = bias_ih_l0 + bias_hh_l0."""
     torch = pytest.importorskip("torch")
@@ -199,6 +200,7 @@ def test_lstm_matches_torch_lstm(key, tiny):
     np.testing.assert_allclose(c, c_t[0].detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_gru_reset_after_matches_torch_gru(key, tiny):
     """Mapping (torch gate order r, z, n; z complemented as for Flax):
     wx = [-W_iz | W_ir | W_in].T, wh = [-W_hz | W_hr | W_hn].T,

@@ -29,6 +29,7 @@ def test_env_var_folder_is_checked(tmp_path, monkeypatch):
         mnist.load(tfds_dir=str(tmp_path / "tfds"))
 
 
+@pytest.mark.slow
 def test_damaged_files_name_each_bad_file(tmp_path, monkeypatch):
     """Truncated or altered copies stop before TFDS, whose checksum error names no file."""
     monkeypatch.delenv(mnist.ENV_VAR, raising=False)

@@ -43,6 +43,7 @@ def _xla_only(monkeypatch):
     monkeypatch.setattr(lstm_fused, "_use_kernel", lambda xs: False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", SHAPES)
 def test_forward_equals_xla_loop(kernel, monkeypatch, shape):
     params, carry, xs, lengths, _ = _problem(*shape)
@@ -58,6 +59,7 @@ def test_forward_equals_xla_loop(kernel, monkeypatch, shape):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", SHAPES)
 def test_backward_equals_xla_loop(kernel, monkeypatch, shape):
     params, carry, xs, lengths, key = _problem(*shape)

@@ -8,7 +8,7 @@ import pytest
 from rnn_jax.models.sequence import SequenceModel, count_params
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", ["lstm", pytest.param("gru", marks=pytest.mark.slow), "rnn"])
 def test_step_by_step_equals_apply_seq(cell):
     model = SequenceModel(in_dim=3, out_dim=2, cell=cell, hidden=(4, 5), input_proj=6, head=(7,))
     params = model.init(jax.random.PRNGKey(0))
