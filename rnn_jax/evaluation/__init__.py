@@ -1,0 +1,1 @@
+"""Evaluation beyond the loss: baselines, fault detection, text metrics."""

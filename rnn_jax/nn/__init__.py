@@ -1,0 +1,1 @@
+"""Layers without recurrence: dense, convolution, attention, CTC."""

@@ -1,0 +1,1 @@
+"""Sweeps: grids of runs, their names, groups and tables."""
