@@ -181,113 +181,115 @@ def fit(
         Checkpoints(f / "ckpt", best_metric=t.best_metric, best_mode=t.mode)
         for t, f in zip(tasks, folders)
     ]
-    # Each member's own optimizer state holds its own peak learning rate (optim.py).
-    states = [
-        train.init_state(
-            t.init(jax.random.PRNGKey(t.config.seed)),
-            t.config.train.optimizer(t.steps),
-            t.config.seed,
-        )
-        for t in tasks
-    ]
-    start = _resume_step(ckpts, resume)
-    if start:
-        states = [c.restore(start, s)[0] for c, s in zip(ckpts, states)]
-    if resume and writer:
-        for f in folders:
-            print(f"resumed {f} from step {start}" + ("" if start else " (no checkpoint yet)"))
-    logs = [
-        rundir.MetricsLog(
-            f / "metrics.jsonl",
-            resume_step=start if resume else None,
-            tensorboard=f / "tensorboard" if tensorboard else None,
-            enabled=writer,
-        )
-        for f in folders
-    ]
-    streams = [
-        batching.batches(
-            t.train_data,
-            t.batch_size,
-            seed=t.config.seed,
-            start_step=start,
-            steps_per_call=t.steps_per_call,
-        )
-        for t in tasks
-    ]
-    if count > 1:
-        state = (members.stack(states), jnp.ones(count, bool))
-        if mesh is not None:
-            state = jax.device_put(state, NamedSharding(mesh, P(members.MEMBER_AXIS)))
-        step_fn = members.make_group_step(task, mesh)
-        data = (batching.stack([next(s) for s in streams]) for _ in iter(int, 1))
-
-        def evaluate(state) -> list[dict[str, dict[str, float]]]:
-            return [{"val": v} for v in members.evaluate(tasks, state[0].params)]
-
-        def saved_states(state) -> list:
-            host = jax.device_get(state[0])  # one transfer; members are sliced on the host
-            return [members.unstack(host, m) for m in range(count)]
-
-    else:
-        state, data = states[0], streams[0]
-        step_fn = train.make_train_step(
-            task.loss_fn,
-            cfg.train.optimizer(task.steps),
-            steps_per_call=task.steps_per_call,
-            mesh=mesh,
-        )
-        if mesh is not None:
-            state = parallel.replicate(state, mesh)
-            if writer:
-                processes = jax.process_count()
-                print(
-                    f"data parallel: batches of {task.batch_size} split over {mesh.size} devices"
-                    + (f" in {processes} processes" if processes > 1 else "")
-                )
-            # Every process draws the same global batch and feeds its rows.
-            axis = 0 if task.steps_per_call == 1 else 1
-            data = (parallel.feed(batch, mesh, axis) for batch in data)
-
-        def one_device(params: Params) -> Params:
-            return params if mesh is None else parallel.local_copy(params)
-
-        def evaluate(state) -> list[dict[str, dict[str, float]]]:
-            return [{"val": task.evaluate(one_device(state.params))}]
-
-        def saved_states(state) -> list:
-            return [state]
-
-    failed: dict[int, str] = {}
-
-    def on_log(m: int, step: int, split: str, values: dict[str, float]) -> None:
-        logs[m].write(step, split, values)
-        if not writer or m:
-            return
-        if task.echo and split == "train":
-            tqdm.write(f"{step}\t{task.echo}: {values['loss']:.6g}")
-        if split == "time":
-            tqdm.write(
-                f"trained to step {step} in {values['total_s']:.1f} s: first call (compiling) "
-                f"{values['first_call_s']:.1f} s, evaluation {values['eval_s']:.1f} s, "
-                f"checkpoints {values['checkpoint_s']:.1f} s"
-            )
-
-    def on_eval(state, results: list[dict[str, dict[str, float]]]) -> None:
-        for m, (ckpt, saved) in enumerate(zip(ckpts, saved_states(state))):
-            if m in failed:
-                continue
-            flat = {f"{split}/{k}": v for split, r in results[m].items() for k, v in r.items()}
-            step = int(saved.step)
-            ckpt.save(step, saved, {"step": step, "metrics": flat}, metrics=flat)
-
-    def on_fail(m: int, why: str) -> None:
-        failed[m] = why
-        if count > 1:
-            (folders[m] / "failed.json").write_text(json.dumps({"error": why}) + "\n")
-            print(f"{folders[m].name}: failed ({why}); the others go on", file=sys.stderr)
-
+    logs: list[rundir.MetricsLog] = []
     try:
+        # Each member's own optimizer state holds its own peak learning rate (optim.py).
+        states = [
+            train.init_state(
+                t.init(jax.random.PRNGKey(t.config.seed)),
+                t.config.train.optimizer(t.steps),
+                t.config.seed,
+            )
+            for t in tasks
+        ]
+        start = _resume_step(ckpts, resume)
+        if start:
+            states = [c.restore(start, s)[0] for c, s in zip(ckpts, states)]
+        if resume and writer:
+            for f in folders:
+                print(f"resumed {f} from step {start}" + ("" if start else " (no checkpoint yet)"))
+        logs = [
+            rundir.MetricsLog(
+                f / "metrics.jsonl",
+                resume_step=start if resume else None,
+                tensorboard=f / "tensorboard" if tensorboard else None,
+                enabled=writer,
+            )
+            for f in folders
+        ]
+        streams = [
+            batching.batches(
+                t.train_data,
+                t.batch_size,
+                seed=t.config.seed,
+                start_step=start,
+                steps_per_call=t.steps_per_call,
+            )
+            for t in tasks
+        ]
+        if count > 1:
+            state = (members.stack(states), jnp.ones(count, bool))
+            if mesh is not None:
+                state = jax.device_put(state, NamedSharding(mesh, P(members.MEMBER_AXIS)))
+            step_fn = members.make_group_step(task, mesh)
+            data = (batching.stack([next(s) for s in streams]) for _ in iter(int, 1))
+
+            def evaluate(state) -> list[dict[str, dict[str, float]]]:
+                return [{"val": v} for v in members.evaluate(tasks, state[0].params)]
+
+            def saved_states(state) -> list:
+                host = jax.device_get(state[0])  # one transfer; members are sliced on the host
+                return [members.unstack(host, m) for m in range(count)]
+
+        else:
+            state, data = states[0], streams[0]
+            step_fn = train.make_train_step(
+                task.loss_fn,
+                cfg.train.optimizer(task.steps),
+                steps_per_call=task.steps_per_call,
+                mesh=mesh,
+            )
+            if mesh is not None:
+                state = parallel.replicate(state, mesh)
+                if writer:
+                    processes = jax.process_count()
+                    print(
+                        f"data parallel: batches of {task.batch_size} split over "
+                        f"{mesh.size} devices"
+                        + (f" in {processes} processes" if processes > 1 else "")
+                    )
+                # Every process draws the same global batch and feeds its rows.
+                axis = 0 if task.steps_per_call == 1 else 1
+                data = (parallel.feed(batch, mesh, axis) for batch in data)
+
+            def one_device(params: Params) -> Params:
+                return params if mesh is None else parallel.local_copy(params)
+
+            def evaluate(state) -> list[dict[str, dict[str, float]]]:
+                return [{"val": task.evaluate(one_device(state.params))}]
+
+            def saved_states(state) -> list:
+                return [state]
+
+        failed: dict[int, str] = {}
+
+        def on_log(m: int, step: int, split: str, values: dict[str, float]) -> None:
+            logs[m].write(step, split, values)
+            if not writer or m:
+                return
+            if task.echo and split == "train":
+                tqdm.write(f"{step}\t{task.echo}: {values['loss']:.6g}")
+            if split == "time":
+                tqdm.write(
+                    f"trained to step {step} in {values['total_s']:.1f} s: first call (compiling) "
+                    f"{values['first_call_s']:.1f} s, evaluation {values['eval_s']:.1f} s, "
+                    f"checkpoints {values['checkpoint_s']:.1f} s"
+                )
+
+        def on_eval(state, results: list[dict[str, dict[str, float]]]) -> None:
+            for m, (ckpt, saved) in enumerate(zip(ckpts, saved_states(state))):
+                if m in failed:
+                    continue
+                flat = {f"{split}/{k}": v for split, r in results[m].items() for k, v in r.items()}
+                step = int(saved.step)
+                ckpt.save(step, saved, {"step": step, "metrics": flat}, metrics=flat)
+
+        def on_fail(m: int, why: str) -> None:
+            failed[m] = why
+            if count > 1:
+                (folders[m] / "failed.json").write_text(json.dumps({"error": why}) + "\n")
+                print(f"{folders[m].name}: failed ({why}); the others go on", file=sys.stderr)
+
         state = train.fit(
             state,
             step_fn,
