@@ -16,7 +16,7 @@ import jax
 from jaxtyping import Array, Float, Int
 
 Params = Any  # a pytree (nested dicts / lists) of arrays
-Carry = Any  # an array [*B, H] or a NamedTuple of them (LSTMCarry)
+Carry = Any  # a cell's state: any pytree of [*B, ...] arrays (e.g. h, or LSTMCarry(h, c))
 PRNGKey = jax.Array
 
 Seq = Float[Array, "b t d"]
