@@ -80,15 +80,13 @@ def make_group_step(task: Task, mesh: Mesh | None = None):
     its state. With ``task.steps_per_call`` K > 1 each member's batches are ``[K, B, ...]``
     and K steps run in one call. With a ``mesh`` (:func:`member_mesh`) each device runs its
     share of the members."""
-    step = train.make_step_fn(task.loss_fn, task.config.train.optimizer(task.steps))
+    step = train.make_step_fn(
+        task.loss_fn, task.config.train.optimizer(task.steps), steps_per_call=task.steps_per_call
+    )
 
     def member(carry, batch):
         state, alive = carry
-        if task.steps_per_call == 1:
-            new, metrics = step(state, batch)
-        else:
-            new, metrics = jax.lax.scan(step, state, batch)
-            metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+        new, metrics = step(state, batch)
         alive = alive & jnp.isfinite(metrics["loss"]) & jnp.isfinite(metrics["grad_norm"])
         kept = jax.tree.map(lambda n, o: jnp.where(alive, n, o), new, state)
         return (kept, alive), metrics

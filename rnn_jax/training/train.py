@@ -43,10 +43,16 @@ def init_state(params: Params, tx: optax.GradientTransformation, seed: int) -> T
 
 
 def make_step_fn(
-    loss_fn: LossFn, tx: optax.GradientTransformation, mesh: Mesh | None = None
+    loss_fn: LossFn,
+    tx: optax.GradientTransformation,
+    mesh: Mesh | None = None,
+    *,
+    steps_per_call: int = 1,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
     """The train step ``(state, batch) -> (state, metrics)`` as a pure function, not jitted:
-    what :func:`make_train_step` jits, and what a vmapped group of runs maps over members."""
+    what :func:`make_train_step` jits, and what a vmapped group of runs maps over members.
+    With ``steps_per_call`` K > 1 it takes batches stacked ``[K, B, ...]``, runs K steps in
+    one ``lax.scan`` and returns the metrics averaged over them."""
 
     def grads_fn(params, batch, key):
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch, key)
@@ -66,7 +72,14 @@ def make_step_fn(
         metrics = {"loss": loss, **aux, "grad_norm": optax.global_norm(grads)}
         return TrainState(state.step + 1, params, opt_state, state.key), metrics
 
-    return step
+    if steps_per_call == 1:
+        return step
+
+    def multi(state: TrainState, batches: Batch) -> tuple[TrainState, Metrics]:
+        state, metrics = jax.lax.scan(step, state, batches)
+        return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+
+    return multi
 
 
 def make_train_step(
@@ -87,16 +100,8 @@ def make_train_step(
       mesh: split every batch over this :func:`rnn_jax.training.parallel.data_parallel_mesh`;
         the state must then be :func:`rnn_jax.training.parallel.replicate`-d on it.
     """
-    step = make_step_fn(loss_fn, tx, mesh)
-    if steps_per_call == 1:
-        jitted = jax.jit(step, donate_argnums=0)
-    else:
-
-        def multi(state, batches):
-            state, metrics = jax.lax.scan(step, state, batches)
-            return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
-
-        jitted = jax.jit(multi, donate_argnums=0)
+    step = make_step_fn(loss_fn, tx, mesh, steps_per_call=steps_per_call)
+    jitted = jax.jit(step, donate_argnums=0)
     return jitted if mesh is None else parallel.paced(jitted)
 
 
