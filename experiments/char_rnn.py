@@ -56,13 +56,12 @@ class TrainConfig(task.TrainConfig):
     batch_size: Annotated[int, checks.count] = 32
     """Windows per step (fewer if the text has fewer)."""
     lr: float = 1e-2
-    """Peak learning rate of Adam."""
     schedule: str = "constant"
     """Learning-rate schedule: constant, or cosine (linear warm-up, then decay to 0)."""
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(task.Config):
     """Train a character-level RNN language model and rebuild / sample text with it."""
 
     model: ModelConfig = ModelConfig()
@@ -79,8 +78,6 @@ class Config:
     """Characters to sample after the prompt."""
     prompt: str | None = None
     """Prompt for sampling; default: the first window of the text."""
-    seed: int = 0
-    """Seed for initialisation, shuffling and sampling."""
 
 
 class CharModel:
@@ -146,14 +143,12 @@ def load_text(config: Config) -> str:
 
 def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
     """Windows of the text; the report rebuilds the text from its first window and samples."""
-    if config.temperature <= 0:
-        raise ConfigError(f"--temperature must be positive, got {config.temperature}")
     corpus = load_text(config)
     seq_len = len(corpus) - 1 if config.word is not None else config.seq_len
     vocab = text.Vocab.from_text(corpus)
     ids = vocab.encode(corpus)
     x, y = text.char_windows(ids, seq_len)
-    model = CharModel(config, vocab)
+    model = build_model(config)
     rebuild = jax.jit(model.rebuild, static_argnums=2)
     sampler = jax.jit(model.sample, static_argnums=(3, 4))
     mean_loss = jax.jit(lambda p, b: model.loss(p, b)[0])
@@ -191,6 +186,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
         return task.Report(results, {"loss": final_loss}, summary)
 
     t = config.train
+    every = max(t.steps // 10, 1)
     return task.Task(
         experiment=NAME,
         config=config,
@@ -198,19 +194,33 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
         loss_fn=model.loss,
         train_data={"x": x, "y": y},
         batch_size=min(t.batch_size, len(x)),
-        steps=t.steps,
+        schedule=task.Schedule(t.steps, eval_every=every, log_every=every),
         evaluate=evaluate,
-        eval_every=max(t.steps // 10, 1),
         best="loss",
         mode="min",
         report=report,
         curves=("loss", "accuracy"),
-        log_every=max(t.steps // 10, 1),
         echo="loss",
     )
 
 
-EXPERIMENT = Experiment(name=NAME, config=Config, make_task=make_task)
+def build_model(config: Config) -> CharModel:
+    """The model of a run of ``config``, its vocabulary that of the text it trains on."""
+    return CharModel(config, text.Vocab.from_text(load_text(config)))
+
+
+def predict(trained, prompt: str, length: int = 200, seed: int = 0) -> str:
+    """``length`` characters sampled after ``prompt`` at the run's ``--temperature``."""
+    model, config = trained.model, trained.config
+    ids = jnp.asarray(model.vocab.encode(prompt)[None])
+    key = jax.random.PRNGKey(seed)
+    sampled = model.sample(trained.params, ids, key, length, config.temperature)
+    return model.vocab.decode(np.asarray(sampled)[0])
+
+
+EXPERIMENT = Experiment(
+    name=NAME, config=Config, make_task=make_task, build=build_model, predict=predict
+)
 
 if __name__ == "__main__":
     EXPERIMENT.main()

@@ -21,11 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import plotting, pretrained
+from rnn_jax import plotting
 from rnn_jax.data import mnist
 from rnn_jax.models.sequence import SequenceModel, count_params
-from rnn_jax.training import checks, experiment, task, train
-from rnn_jax.training.definition import Experiment
+from rnn_jax.training import batching, checks, experiment, task, train
+from rnn_jax.training.definition import Experiment, expect
 
 NAME = "mnist_classifier"
 
@@ -42,15 +42,11 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig(task.TrainConfig):
-    epochs: Annotated[int, checks.count] = 15
-    """Passes over the training split."""
-    batch_size: Annotated[int, checks.count] = 128
-    """Images per step."""
+class TrainConfig(task.EpochTrainConfig):
+    epochs: int = 15
+    batch_size: int = 128
     lr: float = 2e-3
-    """Peak learning rate of Adam."""
-    warmup_steps: Annotated[int, checks.non_negative] = 300
-    """Warm-up steps of the cosine schedule."""
+    warmup_steps: int = 300
     shift: Annotated[int, checks.non_negative] = 2
     """Augment training images by random translations of up to N pixels (0: none)."""
     epoch_per_call: bool = False
@@ -60,15 +56,11 @@ class TrainConfig(task.TrainConfig):
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(task.MnistConfig):
     """Train an RNN that reads MNIST images row by row and classifies the digit."""
 
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
-    seed: int = 0
-    """Seed for initialisation, the validation split and shuffling."""
-    synthetic: Annotated[int, checks.non_negative] = 0
-    """Use N synthetic images instead of MNIST (smoke tests)."""
 
 
 @dataclass(frozen=True)
@@ -129,28 +121,24 @@ def make_fns(model: SequenceModel, shift: int = 0):
     return loss_fn, eval_sums, logits_per_row
 
 
+@functools.cache
+def labels_fn(model: SequenceModel):
+    """Jitted ``(params, uint8 images [N, 28, 28]) -> labels [N]``."""
+    return jax.jit(lambda params, x: jnp.argmax(model.apply_last(params, mnist.pixels(x)), -1))
+
+
 def make_task(config: Config, options: Options) -> task.Task:
     """The classifier's training run: data, model, loss, validation, test report."""
-    data = mnist.splits(
-        options.data_dir,
-        val_size=config.train.val_size,
-        seed=config.seed,
-        synthetic_size=config.synthetic,
-    )
+    data = config.digits(options.data_dir, config.train.val_size)
     model = build_model(config)
     loss_fn, eval_sums, logits_fn = make_fns(model, config.train.shift)
-    per_epoch = len(data["train"]["label"]) // max(config.train.batch_size, 1)
+    schedule = task.by_epochs(config.train, len(data["train"]["label"]), evals=1, logs=4)
 
     def report(params, run_dir: Path) -> task.Report:
         test = train.Validation(eval_sums, data["test"], 1000)(params)
         # Accuracy after reading only the first k rows, k = 1..28, and the confusion matrix.
         images, labels = data["test"]["image"], data["test"]["label"]
-        logits = np.concatenate(
-            [
-                np.asarray(logits_fn(params, images[i : i + 1000]))
-                for i in range(0, len(images), 1000)
-            ]
-        )
+        logits = batching.in_chunks(lambda x: logits_fn(params, x), images, 1000)
         acc_by_rows = (logits.argmax(-1) == labels[:, None]).mean(0)
         confusion = np.zeros((10, 10), np.int64)
         np.add.at(confusion, (labels, logits[:, -1].argmax(-1)), 1)
@@ -187,54 +175,31 @@ def make_task(config: Config, options: Options) -> task.Task:
         loss_fn=loss_fn,
         train_data=data["train"],
         batch_size=config.train.batch_size,
-        steps=per_epoch * config.train.epochs,
+        schedule=schedule,
         evaluate=train.Validation(eval_sums, data["val"], 1000),
-        eval_every=max(per_epoch, 1),
         best="accuracy",
         mode="max",
         report=report,
-        model=model,
         curves=("loss", "accuracy"),
-        log_every=max(per_epoch // 4, 1),
-        steps_per_call=per_epoch if config.train.epoch_per_call else 1,
+        steps_per_call=schedule.eval_every if config.train.epoch_per_call else 1,
     )
 
 
-class Classifier:
-    """A trained classifier: from a run directory, or the one shipped with the package.
-
-    >>> clf = Classifier.load("runs/mnist_classifier/default")   # or Classifier.pretrained()
-    >>> clf.predict(images)          # uint8 [N, 28, 28] -> int [N]
-    """
-
-    def __init__(self, run: experiment.TrainedRun):
-        self.config, self.step = run.typed(Config), run.step
-        self.model = build_model(self.config)
-        like = jax.eval_shape(self.model.init, jax.random.PRNGKey(0))
-        experiment.check_params(run.params, like, run.source)
-        self.params = jax.tree.map(jnp.asarray, run.params)
-        self._logits = jax.jit(lambda p, x: self.model.apply_last(p, mnist.pixels(x)))
-
-    @classmethod
-    def load(cls, run_dir: str | Path, which: str = "best") -> "Classifier":
-        return cls(experiment.load_run(run_dir, NAME, which))
-
-    @classmethod
-    def pretrained(cls) -> "Classifier":
-        """The default classifier trained by ``python -m experiments.mnist_classifier``."""
-        return cls(pretrained.load(NAME))
-
-    def logits(self, images: np.ndarray) -> np.ndarray:
-        images = np.asarray(images)
-        if images.shape[-2:] != (28, 28):
-            raise ValueError(f"expected images [N, 28, 28], got shape {images.shape}")
-        return np.asarray(self._logits(self.params, images.reshape(-1, 28, 28)))
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        return self.logits(images).argmax(-1)
+def predict(trained, images: np.ndarray) -> np.ndarray:
+    """The digit in each image ``uint8 [N, 28, 28]``: labels ``[N]``."""
+    labels = labels_fn(trained.model)
+    images = expect(images, (None, 28, 28), "images")
+    return batching.in_chunks(lambda x: labels(trained.params, x), images, 1000)
 
 
-EXPERIMENT = Experiment(name=NAME, config=Config, make_task=make_task, options=Options)
+EXPERIMENT = Experiment(
+    name=NAME,
+    config=Config,
+    make_task=make_task,
+    build=build_model,
+    predict=predict,
+    options=Options,
+)
 
 if __name__ == "__main__":
     EXPERIMENT.main()

@@ -25,14 +25,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax import plotting, pretrained
+import experiments
+from rnn_jax import plotting
 from rnn_jax.data import mnist
 from rnn_jax.errors import ConfigError
 from rnn_jax.evaluation.baselines import completion_baselines
 from rnn_jax.models import sample
 from rnn_jax.models.sequence import SequenceModel
 from rnn_jax.training import checks, experiment, task
-from rnn_jax.training.definition import Experiment
+from rnn_jax.training.definition import Experiment, expect
 
 NAME = "mnist_gen"
 ROWS, GIVEN = 28, 14
@@ -69,17 +70,13 @@ class TrainConfig(task.TrainConfig):
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(task.MnistConfig):
     """Train an LSTM that completes MNIST digits from their top 14 rows, row by row."""
 
     mode: str = "teacher"
     """teacher (predict every next row, carry the state) or window (course: 14-row window)."""
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
-    seed: int = 0
-    """Seed for initialisation, the validation split and shuffling."""
-    synthetic: Annotated[int, checks.non_negative] = 0
-    """Use N synthetic images instead of MNIST (smoke tests)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +113,7 @@ class Completer:
         m = config.model
         self.config = config
         self.model = SequenceModel(ROWS, ROWS, cell=m.cell, hidden=tuple(m.hidden), head=m.head)
+        self.init = self.model.init
         self.complete = jax.jit(self._complete)
 
     def out(self, z: jax.Array, key: jax.Array | None = None) -> jax.Array:
@@ -172,12 +170,7 @@ def bottom_mse(generated: np.ndarray, images: np.ndarray) -> float:
 def make_task(config: Config, options: Options) -> task.Task:
     """Training on the top and bottom halves; validation and test by whole completions."""
     completer = Completer(config)
-    data = mnist.splits(
-        options.data_dir,
-        val_size=config.train.val_size,
-        seed=config.seed,
-        synthetic_size=config.synthetic,
-    )
+    data = config.digits(options.data_dir, config.train.val_size)
     val = data["val"]["image"][:1000]
 
     def report(params, run_dir: Path) -> task.Report:
@@ -195,7 +188,7 @@ def make_task(config: Config, options: Options) -> task.Task:
         lines = [f"\nper-pixel MSE of the generated bottom half, {len(test)} test images:"]
         lines += [f"  {name:<40} {value:.4f}" for name, value in table.items()]
         if options.classifier:
-            predict = pretrained.digit_classifier(options.classifier)
+            predict = experiments.trained("mnist_classifier", options.classifier).predict
             accuracy = {
                 "real images": float(np.mean(predict(test) == labels)),
                 "real top + generated bottom": float(np.mean(predict(generated) == labels)),
@@ -222,80 +215,30 @@ def make_task(config: Config, options: Options) -> task.Task:
         loss_fn=completer.loss_fn,
         train_data={"image": data["train"]["image"]},
         batch_size=config.train.batch_size,
-        steps=config.train.steps,
+        schedule=task.Schedule(config.train.steps, config.train.eval_every, log_every=100),
         evaluate=lambda params: {"gen_mse": bottom_mse(completer.complete_all(params, val), val)},
-        eval_every=config.train.eval_every,
         best="gen_mse",
         mode="min",
         report=report,
-        model=completer.model,
         curves=("loss", "gen_mse"),
     )
 
 
-class Generator:
-    """A trained generator: from a run directory, or the one shipped with the package.
-
-    >>> gen = Generator.load("runs/mnist_gen/default")    # or Generator.pretrained()
-    >>> gen.complete(top_halves)      # [N, 14, 28] in [0, 1] (or uint8) -> [N, 28, 28]
-    """
-
-    def __init__(self, run: experiment.TrainedRun):
-        self.run, self.config, self.step = run, run.typed(Config), run.step
-        self.completer = Completer(self.config)
-        like = jax.eval_shape(self.completer.model.init, jax.random.PRNGKey(0))
-        experiment.check_params(run.params, like, run.source)
-        self.params = jax.tree.map(jnp.asarray, run.params)
-
-    @classmethod
-    def load(cls, run_dir: str | Path) -> "Generator":
-        return cls(experiment.load_run(run_dir, NAME))
-
-    @classmethod
-    def pretrained(cls) -> "Generator":
-        """The default generator trained by ``python -m experiments.mnist_gen``."""
-        return cls(pretrained.load(NAME))
-
-    def complete(self, top: np.ndarray) -> np.ndarray:
-        top = np.asarray(top)
-        if top.ndim != 3 or top.shape[1:] != (GIVEN, ROWS):
-            raise ValueError(f"expected top halves [N, {GIVEN}, {ROWS}], got shape {top.shape}")
-        return np.asarray(self.completer.complete(self.params, mnist.pixels(jnp.asarray(top))))
-
-
-def train_or_generate(config: Config, options: Options) -> dict:
-    """Train a generator and evaluate it on the test set; with ``--generate`` or
-    ``--pretrained``, evaluate a trained one (its saved settings, not the flags')."""
-    if options.generate and options.pretrained:
-        raise ConfigError("pass --generate --from RUN_DIR or --pretrained, not both")
-    if not (options.generate or options.pretrained):
-        return experiment.run(make_task(config, options), options)
-    if options.pretrained:
-        gen = Generator.pretrained()
-        folder = Path(options.workdir or f"runs/{NAME}/pretrained")
-        (folder / "figures").mkdir(parents=True, exist_ok=True)
-    elif not options.from_run:
-        raise ConfigError("--generate needs --from RUN_DIR (a trained mnist_gen run)")
-    else:
-        gen = Generator.load(options.from_run)
-        folder = experiment.report_folder(options.from_run, options.workdir)
-    saved = make_task(gen.config, options)
-    return experiment.report(saved, folder, gen.params, gen.step, gen.run.metrics)
-
-
-def check_classifier(config: Config, options: Options) -> None:
-    """A ``--classifier`` loads now, not after training."""
-    if options.classifier:
-        pretrained.digit_classifier(options.classifier)
+def predict(trained, top: np.ndarray) -> np.ndarray:
+    """The images whose top halves are ``top [N, 14, 28]`` (in [0, 1], or uint8), completed
+    row by row: ``[N, 28, 28]`` in [0, 1]."""
+    top = expect(top, (None, GIVEN, ROWS), "top halves")
+    return np.asarray(trained.model.complete(trained.params, mnist.pixels(jnp.asarray(top))))
 
 
 EXPERIMENT = Experiment(
     name=NAME,
     config=Config,
     make_task=make_task,
+    build=Completer,
+    predict=predict,
     options=Options,
-    preflight=check_classifier,
-    entry=train_or_generate,
+    preflight=experiments.check_classifier,
 )
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import optax
 
 from rnn_jax import plotting
 from rnn_jax.data import reber
-from rnn_jax.errors import ConfigError
+from rnn_jax.evaluation import grammar
 from rnn_jax.models.sequence import SequenceModel, count_params
 from rnn_jax.training import batching, checks, experiment, task, train
 from rnn_jax.training.definition import Experiment
@@ -61,32 +61,27 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig(task.TrainConfig):
-    epochs: Annotated[int, checks.count] = 20
+class TrainConfig(task.EpochTrainConfig):
+    epochs: int = 20
     """Passes over the training strings (the prediction task needs about 40 to find the
     long-range memory at all)."""
-    batch_size: Annotated[int, checks.count] = 64
-    """Strings per step."""
+    batch_size: int = 64
     lr: float = 2e-3
     """Peak learning rate of Adam (5e-3 stalls the tanh RNN on classification)."""
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(task.Config):
     """Train an RNN on embedded Reber strings."""
 
-    task: str = "classify"
+    task: Annotated[str, checks.one_of(*TASKS)] = "classify"
     """classify (grammatical or a near-miss) or predict (the legal next symbols)."""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
-    seed: int = 0
-    """Seed for the strings, initialisation and shuffling."""
 
 
 def build_model(config: Config) -> SequenceModel:
-    if config.task not in TASKS:
-        raise ConfigError(f"unknown --task {config.task!r}; choose one of {TASKS}")
     out = 2 if config.task == "classify" else len(reber.SYMBOLS)
     return SequenceModel(
         in_dim=len(reber.SYMBOLS), out_dim=out, cell=config.model.cell, hidden=config.model.hidden
@@ -97,10 +92,6 @@ def make_splits(config: Config) -> dict[str, reber.Strings]:
     """Train, validation and test strings, each split from its own seed. The prediction task
     reads only the grammatical ones."""
     d = config.data
-    if min(d.train_strings, d.val_strings, d.test_strings) < 1:
-        raise ConfigError(
-            "--data.train-strings, --data.val-strings and --data.test-strings must be positive"
-        )
     counts = {"train": d.train_strings, "val": d.val_strings, "test": d.test_strings}
     splits = {
         name: reber.labelled(n, tuple(d.lengths), config.seed * 3 + i)
@@ -114,37 +105,6 @@ def make_splits(config: Config) -> dict[str, reber.Strings]:
 def _grammatical(s: reber.Strings) -> reber.Strings:
     keep = np.flatnonzero(s.kinds == 0)
     return reber.Strings([s.strings[i] for i in keep], s.kinds[keep], s.inner[keep])
-
-
-def as_arrays(s: reber.Strings, config: Config) -> dict[str, np.ndarray]:
-    """One-hot strings, their lengths and the task's targets."""
-    x, length = reber.one_hot(s.strings, config.data.lengths[1] + 4)
-    arrays = {"x": x, "length": length}
-    if config.task == "classify":
-        arrays["label"] = s.labels
-    else:
-        legal = np.zeros_like(x)
-        for i, string in enumerate(s.strings):
-            legal[i, : len(string)] = reber.legal_next(string)
-        arrays["legal"] = legal
-    return arrays
-
-
-def _prediction_masks(length: jax.Array, steps: int) -> tuple[jax.Array, jax.Array]:
-    """``[B, T]`` masks: steps whose next symbol is predicted (all but the final E and the
-    padding), and the long-range step (after the inner string's E)."""
-    t = jnp.arange(steps)[None, :]
-    return t < length[:, None] - 1, t == length[:, None] - 3
-
-
-def prediction_scores(
-    logits: jax.Array, legal: jax.Array, length: jax.Array
-) -> tuple[jax.Array, jax.Array]:
-    """Per string ``[B]``: solved (every predicted set of next symbols, logit > 0, is the
-    legal set) and whether the long-range step's set is right; padding is ignored."""
-    steps, at_long = _prediction_masks(length, logits.shape[1])
-    sets_right = jnp.all((logits > 0) == (legal > 0.5), axis=-1)
-    return jnp.all(sets_right | ~steps, axis=1), jnp.any(sets_right & at_long, axis=1)
 
 
 @functools.cache
@@ -162,14 +122,14 @@ def make_fns(model: SequenceModel, kind: str):
         if kind == "classify":
             right = jnp.argmax(out, -1) == batch["label"]
             return right, right
-        return prediction_scores(out, batch["legal"], batch["length"])
+        return grammar.prediction_scores(out, batch["legal"], batch["length"])
 
     def loss_fn(params, batch, key):
         out = outputs(params, batch)
         if kind == "classify":
             loss = optax.softmax_cross_entropy_with_integer_labels(out, batch["label"]).mean()
         else:
-            steps, _ = _prediction_masks(batch["length"], out.shape[1])
+            steps, _ = grammar.prediction_masks(batch["length"], out.shape[1])
             bce = optax.sigmoid_binary_cross_entropy(out, batch["legal"]).sum(-1)
             steps = steps.astype(jnp.float32)
             loss = jnp.sum(bce * steps) / jnp.sum(steps)
@@ -183,28 +143,13 @@ def make_fns(model: SequenceModel, kind: str):
     return loss_fn, eval_sums, jax.jit(correct)
 
 
-def by_length(values: np.ndarray, inner: np.ndarray, lengths: tuple[int, int]) -> list:
-    """Means of ``values`` per bin of :data:`BUCKET` inner lengths (None: an empty bin)."""
-    edges = range(lengths[0], lengths[1] + 1, BUCKET)
-    out = []
-    for lo in edges:
-        picked = values[(inner >= lo) & (inner < lo + BUCKET)]
-        out.append(float(picked.mean()) if len(picked) else None)
-    return out
-
-
-def balanced(grammatical: list, swapped: list, *_) -> list:
-    """Per length bin, the mean of the accuracies on grammatical and on swapped strings."""
-    return [None if None in (g, s) else (g + s) / 2 for g, s in zip(grammatical, swapped)]
-
-
 def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
     """The Reber run: strings, model, loss, validation, the by-length test report."""
     model = build_model(config)
     data = make_splits(config)
     loss_fn, eval_sums, correct = make_fns(model, config.task)
-    arrays = {name: as_arrays(s, config) for name, s in data.items()}
-    per_epoch = len(data["train"].strings) // max(config.train.batch_size, 1)
+    width = config.data.lengths[1] + 4
+    arrays = {name: reber.arrays(s, width, config.task) for name, s in data.items()}
     lengths = tuple(config.data.lengths)
 
     def report(params, run_dir: Path) -> task.Report:
@@ -213,25 +158,17 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
             lambda batch: correct(params, batch), arrays["test"], 1000
         )
         bins = [f"{lo}-{lo + BUCKET - 1}" for lo in range(lengths[0], lengths[1] + 1, BUCKET)]
+        by = lambda v, rows: grammar.by_length(v[rows], test.inner[rows], lengths, BUCKET)  # noqa: E731
+        kinds = {name: test.kinds == k for k, name in enumerate(reber.KINDS)}
         if config.task == "classify":
-            series = {
-                f"{name} strings": by_length(
-                    right[test.kinds == k], test.inner[test.kinds == k], lengths
-                )
-                for k, name in enumerate(reber.KINDS)
-            }
+            series = {f"{name} strings": by(right, rows) for name, rows in kinds.items()}
             # Grammatical and swapped strings weighted equally: 0.5 is chance.
-            label, curve = "long-range accuracy", balanced(*series.values())
-            by_kind = {
-                name: float(right[test.kinds == k].mean()) for k, name in enumerate(reber.KINDS)
-            }
+            label, curve = "long-range accuracy", grammar.balanced(*series.values())
+            by_kind = {name: float(right[rows].mean()) for name, rows in kinds.items()}
             results = {"test_accuracy": float(right.mean()), "accuracy_by_kind": by_kind}
         else:
-            label = "long-range step right"
-            series = {
-                "solved": by_length(right, test.inner, lengths),
-                label: by_length(long_right, test.inner, lengths),
-            }
+            label, every = "long-range step right", np.ones(len(right), bool)
+            series = {"solved": by(right, every), label: by(long_right, every)}
             curve = series[label]
             results = {
                 "test_solved": float(right.mean()),
@@ -277,19 +214,35 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
         loss_fn=loss_fn,
         train_data=arrays["train"],
         batch_size=config.train.batch_size,
-        steps=per_epoch * config.train.epochs,
+        schedule=task.by_epochs(config.train, len(data["train"].strings), evals=1, logs=4),
         evaluate=train.Validation(eval_sums, arrays["val"], 1000),
-        eval_every=max(per_epoch, 1),
         best="accuracy",
         mode="max",
         report=report,
-        model=model,
         curves=("loss", "accuracy"),
-        log_every=max(per_epoch // 4, 1),
     )
 
 
-EXPERIMENT = Experiment(name=NAME, config=Config, make_task=make_task)
+def predict(trained, strings: list[str]) -> np.ndarray | list[list[str]]:
+    """``classify``: the probability that each string is grammatical ``[N]``; ``predict``:
+    after each prefix of each string, the symbols the model takes for legal next."""
+    if not strings or any(not s or set(s) - set(reber.SYMBOLS) for s in strings):
+        raise ValueError(f"expected strings of the symbols {reber.SYMBOLS}, got {strings!r}")
+    x, length = reber.one_hot(strings, max(map(len, strings)))
+    model, params = trained.model, trained.params
+    if trained.config.task == "classify":
+        logits = model.apply_last(params, jnp.asarray(x), seq_lengths=jnp.asarray(length))
+        return np.asarray(jax.nn.softmax(logits, -1)[:, 1])
+    legal = np.asarray(model.apply_seq(params, jnp.asarray(x))) > 0
+    return [
+        ["".join(np.array(list(reber.SYMBOLS))[row]) for row in rows[:n]]
+        for rows, n in zip(legal, length)
+    ]
+
+
+EXPERIMENT = Experiment(
+    name=NAME, config=Config, make_task=make_task, build=build_model, predict=predict
+)
 
 if __name__ == "__main__":
     EXPERIMENT.main()

@@ -25,7 +25,7 @@ from rnn_jax import plotting
 from rnn_jax.models import sample
 from rnn_jax.models.sequence import SequenceModel
 from rnn_jax.training import checks, experiment, task, train
-from rnn_jax.training.definition import Experiment
+from rnn_jax.training.definition import Experiment, expect
 
 NAME = "timeseries"
 RESOLUTION = 0.1
@@ -70,7 +70,7 @@ class TrainConfig(task.TrainConfig):
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(task.Config):
     """Train an RNN to predict the next value of t sin(t)/3 + 2 sin(5t) at every step."""
 
     model: ModelConfig = ModelConfig()
@@ -79,8 +79,6 @@ class Config:
     """Time steps per window."""
     generate: Annotated[int, checks.count] = 300
     """Steps of the generated sequence, seeded with 20 real steps."""
-    seed: int = 0
-    """Seed for the windows, initialisation and shuffling."""
 
 
 def build_model(config: Config) -> SequenceModel:
@@ -176,19 +174,27 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
         loss_fn=loss_fn,
         train_data={"x": x_tr, "y": y_tr},
         batch_size=t.batch_size,
-        steps=t.steps,
+        schedule=task.Schedule(t.steps, eval_every=max(t.steps // 5, 1), log_every=100),
         evaluate=train.Validation(eval_sums, {"x": x_va, "y": y_va}, 500),
-        eval_every=max(t.steps // 5, 1),
         best="mse",
         mode="min",
         report=report,
-        model=model,
         curves=("loss", "mse"),
         echo="MSE",
     )
 
 
-EXPERIMENT = Experiment(name=NAME, config=Config, make_task=make_task)
+def predict(trained, seed: np.ndarray, steps: int) -> np.ndarray:
+    """``steps`` values generated after each sequence ``seed [N, T]`` (creative mode: each
+    prediction fed back in): ``[N, steps]``."""
+    seed = expect(seed, (None, None), "sequences")
+    generate = make_generator(trained.model, steps)
+    return np.asarray(generate(trained.params, jnp.asarray(seed, jnp.float32)[..., None]))[..., 0]
+
+
+EXPERIMENT = Experiment(
+    name=NAME, config=Config, make_task=make_task, build=build_model, predict=predict
+)
 
 if __name__ == "__main__":
     EXPERIMENT.main()

@@ -30,15 +30,12 @@ from rnn_jax import plotting
 from rnn_jax.data import dates
 from rnn_jax.errors import ConfigError
 from rnn_jax.models import decode
-from rnn_jax.models.seq2seq import AttentionDecoder
 from rnn_jax.models.sequence import count_params
-from rnn_jax.nn import dense
-from rnn_jax.recurrent import cells, stack
+from rnn_jax.models.translator import KINDS, Translator
 from rnn_jax.training import batching, checks, experiment, task, train
 from rnn_jax.training.definition import Experiment
 
 NAME = "translate"
-KINDS = ("attention", "encdec", "plain")
 IN_VOCAB = ("<pad>", *dates.ALPHABET)
 OUT_VOCAB = ("<pad>", "<start>", "<end>", *"0123456789-")
 PAD, START, END = 0, 1, 2
@@ -62,7 +59,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    kind: str = "attention"
+    kind: Annotated[str, checks.one_of(*KINDS)] = "attention"
     """attention (encoder-decoder with attention), encdec (one vector) or plain."""
     hidden: Annotated[int, checks.count] = 128
     """LSTM units of the encoder (each direction) and the decoder."""
@@ -71,24 +68,19 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig(task.TrainConfig):
-    epochs: Annotated[int, checks.count] = 6
-    """Passes over the training dates."""
-    batch_size: Annotated[int, checks.count] = 128
-    """Dates per step."""
+class TrainConfig(task.EpochTrainConfig):
+    epochs: int = 6
+    batch_size: int = 128
     lr: float = 3e-3
-    """Peak learning rate of Adam."""
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(task.Config):
     """Train a character-level date translator (human formats -> ISO 8601)."""
 
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
-    seed: int = 0
-    """Seed for the dates, their formats, initialisation and shuffling."""
 
 
 def encode_input(text: str) -> np.ndarray:
@@ -109,83 +101,16 @@ def decode_output(tokens) -> str:
     return decode.to_text(tokens, OUT_VOCAB, (PAD, START, END), sep="")
 
 
-@dataclass(frozen=True)
-class Translator:
-    """One of the three models; ``logits`` for training, ``translate`` for generating."""
-
-    kind: str
-    hidden: int
-    embed: int
-
-    @property
-    def decoder(self) -> AttentionDecoder:
-        att = "additive" if self.kind == "attention" else None
-        memory = 2 * self.hidden + self.embed
-        return AttentionDecoder(len(OUT_VOCAB), memory, self.embed, self.hidden, att)
-
-    def init(self, key):
-        ke, kr, kd = jax.random.split(key, 3)
-        lstm = cells.get_cell("lstm")
-        params = {"embed": jax.random.normal(ke, (len(IN_VOCAB), self.embed)) * 0.3}
-        if self.kind == "plain":
-            params["rnn"] = stack.stack_init(kr, lstm, self.embed, (self.hidden,))
-            params["out"] = dense.linear_init(kd, self.hidden, len(OUT_VOCAB))
-        else:
-            params["rnn"] = stack.bidirectional_init(kr, lstm, self.embed, self.hidden)
-            params["decoder"] = self.decoder.init(kd)
-        return params
-
-    def memory(self, params, chars: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """What the decoder reads ``[B, N, 2H + embed]``, and the mask of real characters:
-        each character's encoder outputs beside its own embedding, so that copying a
-        digit does not depend on the context it was seen in (the test years' digits
-        follow prefixes no training date has)."""
-        mask = chars != PAD
-        lengths = jnp.sum(mask, axis=1).astype(jnp.int32)
-        embedded = params["embed"][chars]
-        _, ys = stack.bidirectional_apply(
-            cells.get_cell("lstm"), params["rnn"], embedded, seq_lengths=lengths
-        )
-        return jnp.concatenate([ys, embedded], axis=-1), mask
-
-    def plain_logits(self, params, chars: jax.Array) -> jax.Array:
-        """The causal model's ``[B, IN_LEN, vocab]``: output i after reading input 0..i."""
-        _, ys = stack.stack_apply(cells.get_cell("lstm"), params["rnn"], params["embed"][chars])
-        return dense.linear_apply(params["out"], ys)
-
-    def logits(self, params, chars: jax.Array, targets: jax.Array):
-        """Teacher-forced logits ``[B, OUT_LEN, vocab]`` and attention weights (or None)."""
-        if self.kind == "plain":
-            return self.plain_logits(params, chars)[:, :OUT_LEN], None
-        inputs = jnp.concatenate([jnp.full_like(targets[:, :1], START), targets[:, :-1]], axis=1)
-        memory, mask = self.memory(params, chars)
-        return self.decoder.teacher_forced(params["decoder"], memory, inputs, mask)
-
-    def translate(self, params, chars: jax.Array) -> jax.Array:
-        """Generated ids ``[B, OUT_LEN]`` (greedy)."""
-        if self.kind == "plain":
-            return jnp.argmax(self.plain_logits(params, chars)[:, :OUT_LEN], -1).astype(jnp.int32)
-        memory, mask = self.memory(params, chars)
-        dec = self.decoder
-        state = dec.start(params["decoder"], memory, mask)
-        start = jnp.full((chars.shape[0],), START, jnp.int32)
-        return decode.greedy(dec.bound(params["decoder"]), state, start, OUT_LEN, END)[0]
-
-
 def build_translator(config: Config) -> Translator:
-    if config.model.kind not in KINDS:
-        raise ConfigError(f"unknown --model.kind {config.model.kind!r}; choose one of {KINDS}")
-    return Translator(config.model.kind, config.model.hidden, config.model.embed)
+    m = config.model
+    vocab = dict(in_vocab=len(IN_VOCAB), out_vocab=len(OUT_VOCAB), start=START, end=END)
+    return Translator(m.kind, m.hidden, m.embed, **vocab, out_len=OUT_LEN)
 
 
 def make_splits(config: Config) -> dict[str, dates.Dates]:
     """Train and validation dates from the training years, test dates from the test years."""
     d = config.data
     lo, hi = d.test_years
-    if min(d.train_dates, d.val_dates, d.test_dates) < 1:
-        raise ConfigError(
-            "--data.train-dates, --data.val-dates and --data.test-dates must be positive"
-        )
     if not d.years[0] <= lo <= hi <= d.years[1] or d.years[0] < 1:
         raise ConfigError(
             f"--data.test-years {lo} {hi} must lie inside --data.years {d.years[0]} {d.years[1]}"
@@ -238,7 +163,6 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
     translator = build_translator(config)
     loss_fn, eval_sums, _ = make_fns(translator)
     arrays = {name: as_arrays(s) for name, s in data.items()}
-    per_epoch = config.data.train_dates // max(config.train.batch_size, 1)
 
     def report(params, run_dir: Path) -> task.Report:
         test = data["test"]
@@ -250,8 +174,10 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
             for lo in range(8, IN_LEN + 1, 4)
             if ((lengths >= lo) & (lengths < lo + 4)).any()
         }
-        by_format = {
-            name: float(right[test.formats == k].mean()) for k, name in enumerate(dates.FORMATS)
+        by_format = {  # the formats the test dates were drawn in
+            name: float(right[test.formats == k].mean())
+            for k, name in enumerate(dates.FORMATS)
+            if np.any(test.formats == k)
         }
         figures = run_dir / "figures"
         plotting.plot_line(
@@ -264,11 +190,8 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
         )
         if translator.kind == "attention":
             plot_alignments(translator, params, test.texts[:4], figures / "attention.png")
-        wrong = [
-            f"{t!r} -> {s!r} (true {iso})"
-            for t, s, iso in zip(test.texts, said, test.isos)
-            if s != iso
-        ]
+        pairs = zip(test.texts, said, test.isos)
+        wrong = [f"{t!r} -> {s!r} (true {iso})" for t, s, iso in pairs if s != iso]
         results = {
             "exact_match": float(right.mean()),
             "exact_by_input_length": by_length,
@@ -289,14 +212,12 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
         loss_fn=loss_fn,
         train_data=arrays["train"],
         batch_size=config.train.batch_size,
-        steps=per_epoch * config.train.epochs,
+        schedule=task.by_epochs(config.train, len(data["train"].texts), evals=2, logs=5),
         evaluate=train.Validation(eval_sums, arrays["val"], 1000),
-        eval_every=max(per_epoch // 2, 1),
         best="exact_match",
         mode="max",
         report=report,
         curves=("loss", "exact_match"),
-        log_every=max(per_epoch // 5, 1),
     )
 
 
@@ -313,30 +234,15 @@ def plot_alignments(translator: Translator, params, texts: list[str], path: Path
     return plotting.plot_alignments(panels, path)
 
 
-class DateTranslator:
-    """A trained translator from its run directory.
-
-    >>> DateTranslator.load("runs/translate/default").predict(["Monday 22nd of April 2019"])
-    ['2019-04-22']
-    """
-
-    def __init__(self, run: experiment.TrainedRun):
-        self.config, self.step = run.typed(Config), run.step
-        self.translator = build_translator(self.config)
-        like = jax.eval_shape(self.translator.init, jax.random.PRNGKey(0))
-        experiment.check_params(run.params, like, run.source)
-        self.params = jax.tree.map(jnp.asarray, run.params)
-
-    @classmethod
-    def load(cls, run_dir: str | Path, which: str = "best") -> "DateTranslator":
-        return cls(experiment.load_run(run_dir, NAME, which))
-
-    def predict(self, texts: list[str]) -> list[str]:
-        chars = np.stack([encode_input(t) for t in texts])
-        return translations(self.translator, self.params, chars)
+def predict(trained, texts: list[str]) -> list[str]:
+    """Each human-written date in ISO form (``"Monday 22nd of April 2019"`` -> ``"2019-04-22"``)."""
+    chars = np.stack([encode_input(t) for t in texts])
+    return translations(trained.model, trained.params, chars)
 
 
-EXPERIMENT = Experiment(name=NAME, config=Config, make_task=make_task)
+EXPERIMENT = Experiment(
+    name=NAME, config=Config, make_task=make_task, build=build_translator, predict=predict
+)
 
 if __name__ == "__main__":
     EXPERIMENT.main()

@@ -42,7 +42,7 @@ def main() -> None:
     extra = {"data_dir": args.data_dir} if takes_data else {}
     task = definition.make_task(definition.config(), definition.options(**extra))
     if args.steps:
-        task = dataclasses.replace(task, steps=args.steps)
+        task = dataclasses.replace(task, schedule=task.schedule._replace(steps=args.steps))
     cfg = task.config
     tx = cfg.train.optimizer(task.steps)
 

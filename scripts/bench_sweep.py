@@ -37,7 +37,11 @@ def main() -> None:
             dataclasses.replace(definition.config(), seed=seed),
             definition.options(str(folder), **extra),
         )
-        return dataclasses.replace(task, steps=args.steps) if args.steps else task
+        return (
+            dataclasses.replace(task, schedule=task.schedule._replace(steps=args.steps))
+            if args.steps
+            else task
+        )
 
     rows = []
     for n in args.members:

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from experiments import timeseries as ts
-from rnn_jax.training import experiment
+from rnn_jax.training import experiment, loading
 
 
 def config(steps: int, seed: int, hidden: int) -> ts.Config:
@@ -44,8 +44,8 @@ def compare(steps: int, hidden: int, root: Path) -> tuple[float, float, float]:
         for s, t in zip((0, 1), tasks)
     ]
     together = experiment.run_group(tasks, folders, resume=False)[0]
-    a = experiment.load_run(solo_dir, "timeseries", which="latest").params
-    b = experiment.load_run(folders[0], "timeseries", which="latest").params
+    a = loading.load_run(solo_dir, "timeseries", which="latest").params
+    b = loading.load_run(folders[0], "timeseries", which="latest").params
     diff = max(float(np.max(np.abs(x - y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
     return diff, solo["test_window_mse"], together["test_window_mse"]
 

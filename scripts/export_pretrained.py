@@ -5,15 +5,14 @@
         --command "python -m experiments.mnist_gen"
 
 Writes ``<experiment>.safetensors`` (the best checkpoint's parameters) and
-``<experiment>.json`` (settings, model, step, validation and test figures from
+``<experiment>.json`` (settings, step, validation and test figures from
 the run's ``metrics.jsonl``, the command, a checksum); see
-:mod:`rnn_jax.pretrained`.
+:mod:`rnn_jax.training.shipped`.
 """
 
 import argparse
 
-from rnn_jax import pretrained
-from rnn_jax.training import experiment, rundir
+from rnn_jax.training import loading, rundir, shipped
 
 
 def main() -> None:
@@ -21,10 +20,10 @@ def main() -> None:
     parser.add_argument("run_dir")
     parser.add_argument("--experiment", required=True)
     parser.add_argument("--command", required=True, help="the command that trained the run")
-    parser.add_argument("--folder", default=str(pretrained.FOLDER))
+    parser.add_argument("--folder", default=str(shipped.FOLDER))
     args = parser.parse_args()
 
-    run = experiment.load_run(args.run_dir, args.experiment)
+    run = loading.load_run(args.run_dir, args.experiment)
     test = {
         r["name"]: r["value"]
         for r in rundir.read_metrics(args.run_dir)
@@ -34,7 +33,7 @@ def main() -> None:
         raise SystemExit(f"{args.run_dir} has no test row at step {run.step}; finish the run first")
     saved = rundir.read_run(args.run_dir, args.experiment)
     card = {"test": test, "command": args.command, "git_commit": saved.get("git_commit")}
-    path = pretrained.export(run, args.experiment, card, folder=args.folder)
+    path = shipped.export(run, args.experiment, card, folder=args.folder)
     print(f"wrote {path} and its card (step {run.step}, test {test})")
 
 

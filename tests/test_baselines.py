@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rnn_jax.data import mnist, signals
+from rnn_jax.data import mnist, scenes, signals
 from rnn_jax.evaluation import baselines
 from rnn_jax.evaluation.baselines import knn_indices
 
@@ -60,3 +60,16 @@ def test_window_normal_equations_sum_over_every_window_in_chunks():
         assert got[2] == want[2] == len(x)
         np.testing.assert_allclose(got[0], want[0], rtol=1e-10)
         np.testing.assert_allclose(got[1], want[1], rtol=1e-10)
+
+
+def test_segment_then_classify_reads_each_digit_of_each_string():
+    pool, labels = mnist.synthetic(40, seed=0)
+    strings = scenes.digit_strings(pool, labels, 5, digits=(1, 3), seed=0)
+
+    def by_label(images):
+        return labels[[int(np.argmin(np.abs(pool.astype(int) - im).sum((1, 2)))) for im in images]]
+
+    read = baselines.classify_segments(by_label, strings, pool)
+    want = [row[:n].tolist() for row, n in zip(strings.labels, strings.lengths)]
+    assert read["alone"] == want  # each digit's own image: a perfect classifier reads it
+    assert [len(r) for r in read["crop"]] == strings.lengths.tolist()

@@ -3,10 +3,10 @@ run, the loading API, bad input."""
 
 import json
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import experiments
 from experiments import caption as cap
 from rnn_jax.data import mnist, scenes
 
@@ -49,8 +49,8 @@ def test_captions_follow_the_layout_and_round_trip():
     ):
         text = scenes.caption(np.array(cells))
         assert text == want
-        assert cap.words(cap.encode(text)) == text
-    assert len(cap.encode(want)) == cap.MAX_LEN
+        assert cap.words(scenes.caption_ids(text)) == text
+    assert len(scenes.caption_ids(want)) == scenes.MAX_LEN
 
 
 def test_scenes_are_fixed_per_seed_and_each_split_keeps_to_its_digits():
@@ -84,31 +84,17 @@ def test_cli_tiny_run_then_report_and_load(tmp_path):
     assert results["beam1"]["exact_match"] == results["greedy"]["exact_match"]
     for name in ("test_captions.png", "attention.png", "curves.png"):
         assert (run / "figures" / name).stat().st_size > 1000
-    captioner = cap.SceneCaptioner.load(run)
+    captioner = experiments.load(run)
     images = cap.make_scenes(captioner.config, None)["test"].images[:2]
     said = captioner.predict(images, beam=1)
-    assert len(said) == 2 and all(w in cap.VOCAB for s in said for w in s.split())
+    assert len(said) == 2 and all(w in scenes.VOCAB for s in said for w in s.split())
     with pytest.raises(ValueError, match=r"expected images \[N, 64, 64\]"):
         captioner.predict(images[:, :32])
 
 
-@pytest.mark.slow
-def test_without_attention_the_decoder_reads_one_vector(key):
-    plain = cap.Captioner((4, 8), "none", 16, 8)
-    params = plain.init(key)
-    images = np.random.default_rng(0).integers(0, 255, (2, 64, 64)).astype(np.uint8)
-    assert plain.memory(params, images).shape == (2, 1, 16)
-    assert "position" not in params and "attention" not in params["decoder"]
-    targets = jnp.asarray(np.stack([cap.encode("a seven left of a two")] * 2))
-    logits, _ = plain.teacher_forced(params, images, targets)
-    assert logits.shape == (2, cap.MAX_LEN, len(cap.VOCAB))
-    # Two different scenes, one vector each: different words are likely.
-    assert not np.allclose(logits[0], logits[1])
-
-
 def test_bad_settings(capsys):
     for args, message in (
-        (["--model.attention", "luong"], "unknown --model.attention 'luong'"),
+        (["--model.attention", "luong"], "--model.attention must be one of"),
         (["--model.channels", "4", "8", "8", "8", "8", "8"], "needs 1-5 conv layers"),
         (["--generate"], "--generate needs --from"),
     ):

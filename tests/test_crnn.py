@@ -2,9 +2,12 @@
 
 import json
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import experiments
 from experiments import crnn
 from rnn_jax.data import mnist, scenes
 
@@ -77,7 +80,7 @@ def test_cli_tiny_run_then_report_and_load(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:  # never over a folder's results
         crnn.EXPERIMENT.main(["--generate", "--from", str(run), "--workdir", str(run)])
     assert stop.value.code == 2
-    reader = crnn.StringReader.load(run)
+    reader = experiments.load(run)
     images = crnn.make_strings(reader.config, None)[0]["test"].images[:3]
     assert len(reader.predict(images)) == 3
     with pytest.raises(ValueError, match=r"expected images \[N, 32, 224\]"):
@@ -93,3 +96,10 @@ def test_bad_settings_are_clear_errors(capsys):
         with pytest.raises(SystemExit) as stop:
             crnn.EXPERIMENT.main([*TINY, *args])
         assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_model_reads_one_column_of_logits_per_4_pixels(key):
+    model = crnn.build_reader(crnn.Config())
+    params = jax.eval_shape(model.init, key)
+    logits = jax.eval_shape(model.logits, params, jnp.zeros((2, 32, 224)))
+    assert logits.shape == (2, 56, crnn.BLANK + 1)

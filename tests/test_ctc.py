@@ -53,3 +53,21 @@ def test_beam_decoding_finds_the_most_likely_labelling():
         probs = labelling_probs(log_probs)
         best = max(probs, key=probs.get)
         assert tuple(ctc.beam_decode(log_probs, width=16)) == best
+
+
+def test_exact_reads_compare_whole_labellings_and_decode_picks_greedy_or_beam():
+    # Frames: 1, 1, blank, 2 -> labels [1, 2]; the second row reads [1] only.
+    onehot = np.eye(4, dtype=np.float32)[[[1, 1, 0, 2], [1, 0, 0, 0]]] * 10.0
+    labels = jnp.array([[1, 2], [1, 2]])
+    got = ctc.exact(jnp.asarray(onehot), labels, jnp.array([2, 2]), blank=0)
+    assert got.tolist() == [True, False]
+    assert ctc.decode(onehot, blank=0) == ctc.decode(onehot, beam=3, blank=0) == [[1, 2], [1]]
+
+
+def test_the_mean_loss_is_per_label_and_ignores_the_padding():
+    logits = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 4))
+    labels = jnp.array([[1, 2], [3, -1]])
+    lengths = jnp.array([2, 1])
+    nll = ctc.loss(logits, jnp.full((2,), 6), jnp.maximum(labels, 0), lengths)
+    want = jnp.mean(nll / lengths.astype(jnp.float32))
+    np.testing.assert_allclose(ctc.mean_loss(logits, labels, lengths), want, rtol=1e-6)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from rnn_jax.errors import ConfigError, UserError
-from rnn_jax.training import distributed, experiment, rundir
+from rnn_jax.training import distributed, loading, rundir
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = REPO / "tests" / "distributed_worker.py"
@@ -109,7 +109,7 @@ def test_two_processes_equal_one_process(tmp_path, one_process):
         np.testing.assert_array_equal(x, y)  # every process holds the same parameters
     assert_close(params(tmp_path / "out"), params(one_process / "out"))
     # Saved by two processes, loaded by this one on one device: the same parameters.
-    loaded = experiment.load_run(tmp_path / "run", "timeseries", which="latest")
+    loaded = loading.load_run(tmp_path / "run", "timeseries", which="latest")
     for x, y in zip(jax.tree.leaves(loaded.params), params(tmp_path / "out")):
         np.testing.assert_array_equal(np.asarray(x), y)
     mine, alone = losses(tmp_path / "run"), losses(one_process / "run")
@@ -182,8 +182,8 @@ def test_a_killed_process_stops_the_other_and_the_run_resumes(tmp_path):
     ):
         (rc, out), = finish(start([command]), timeout=120)  # fmt: skip
         assert rc == 0, out[-2000:]
-    resumed = experiment.load_run(run, "timeseries", which="latest")
-    alone = experiment.load_run(tmp_path / "alone", "timeseries", which="latest")
+    resumed = loading.load_run(run, "timeseries", which="latest")
+    alone = loading.load_run(tmp_path / "alone", "timeseries", which="latest")
     assert resumed.step == alone.step == 200
     assert_close(jax.tree.leaves(resumed.params), jax.tree.leaves(alone.params))
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rnn_jax.errors import DivergedError
-from rnn_jax.training import batching, ckpt, experiment, rundir, task, train
+from rnn_jax.training import batching, ckpt, experiment, loading, rundir, task, train
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,11 @@ def make_task(config: Config) -> task.Task:
         loss_fn=loss_fn,
         train_data=data,
         batch_size=16,
-        steps=config.train.steps,
+        schedule=task.Schedule(config.train.steps, eval_every=10, log_every=5),
         evaluate=lambda params: train.evaluate(sums, params, data, 32),
-        eval_every=10,
         best="mse",
         mode="min",
         report=report,
-        log_every=5,
     )
 
 
@@ -86,14 +84,14 @@ def test_run_writes_the_run_directory_and_loads_back(tmp_path, capsys):
     assert (run / "figures" / "curves.png").stat().st_size > 1000
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
 
-    best = experiment.load_run(run, "toy")
-    latest = experiment.load_run(run, "toy", which="latest")
+    best = loading.load_run(run, "toy")
+    latest = loading.load_run(run, "toy", which="latest")
     assert best.step == results["best_step"] and latest.step == 40
     np.testing.assert_allclose(best.params["w"], results["w"], rtol=1e-6)
     assert best.metrics["val/mse"] == results["val"]["val/mse"]
-    assert best.typed(Config) == Config() and best.model is None
+    assert best.typed(Config) == Config()
     with pytest.raises(rundir.RunDirError, match="holds a run of experiment 'toy'"):
-        experiment.load_run(run, "other")
+        loading.load_run(run, "other")
 
 
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch):
@@ -112,12 +110,12 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         experiment.run(make_task(Config()), broken)
     monkeypatch.setattr(batching, "batches", original)
-    assert experiment.load_run(broken.workdir, "toy", which="latest").step == 20
+    assert loading.load_run(broken.workdir, "toy", which="latest").step == 20
     with pytest.raises(rundir.RunDirError, match=r"differ from the saved run in \['seed'\]"):
         experiment.run(make_task(Config(seed=1)), broken.__class__(broken.workdir, resume=True))
     experiment.run(make_task(Config()), experiment.RunOptions(broken.workdir, resume=True))
-    a = experiment.load_run(whole.workdir, "toy", which="latest")
-    b = experiment.load_run(broken.workdir, "toy", which="latest")
+    a = loading.load_run(whole.workdir, "toy", which="latest")
+    b = loading.load_run(broken.workdir, "toy", which="latest")
     np.testing.assert_array_equal(a.params["w"], b.params["w"])
     rows = lambda d: [(r["step"], r["split"], r["name"]) for r in rundir.read_metrics(d)]  # noqa: E731
     assert rows(broken.workdir) == rows(whole.workdir)
@@ -153,9 +151,9 @@ def test_two_devices_resume_and_match_one_device(tmp_path):
 
 def test_params_that_do_not_fit_are_a_clear_error():
     like = {"rnn": [{"wx": jnp.zeros((2, 8))}]}
-    with pytest.raises(experiment.ParamsMismatchError, match=r"\['rnn'\]\[0\]\['wx'\]"):
-        experiment.check_params({"rnn": [{"wx": np.zeros((3, 8), np.float32)}]}, like, "x")
-    experiment.check_params({"rnn": [{"wx": np.zeros((2, 8), np.float32)}]}, like, "x")
+    with pytest.raises(loading.ParamsMismatchError, match=r"\['rnn'\]\[0\]\['wx'\]"):
+        loading.check_params({"rnn": [{"wx": np.zeros((3, 8), np.float32)}]}, like, "x")
+    loading.check_params({"rnn": [{"wx": np.zeros((2, 8), np.float32)}]}, like, "x")
 
 
 @pytest.mark.slow
@@ -184,8 +182,8 @@ def test_killed_inside_a_checkpoint_write_resumes_to_the_uninterrupted_run(tmp_p
     assert resumed.returncode == 0, resumed.stderr
     assert not any(".orbax-checkpoint-tmp" in p.name for p in (broken / "ckpt").iterdir())
     assert run(tmp_path / "whole").returncode == 0
-    a = experiment.load_run(broken, "timeseries", which="latest")
-    b = experiment.load_run(tmp_path / "whole", "timeseries", which="latest")
+    a = loading.load_run(broken, "timeseries", which="latest")
+    b = loading.load_run(tmp_path / "whole", "timeseries", which="latest")
     assert a.step == b.step == 250
     for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
         np.testing.assert_array_equal(x, y)
@@ -207,8 +205,8 @@ def _finish(proc) -> tuple[int, str]:
 
 
 def _same_final_params(a_dir, b_dir, steps):
-    a = experiment.load_run(a_dir, "timeseries", which="latest")
-    b = experiment.load_run(b_dir, "timeseries", which="latest")
+    a = loading.load_run(a_dir, "timeseries", which="latest")
+    b = loading.load_run(b_dir, "timeseries", which="latest")
     assert a.step == b.step == steps
     for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
         np.testing.assert_array_equal(x, y)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rnn_jax.errors import ConfigError
-from rnn_jax.training import batching, experiment, members, rundir, task, train
+from rnn_jax.training import batching, experiment, loading, members, rundir, task, train
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,11 @@ def make_task(config: Config) -> task.Task:
         loss_fn=loss_fn,
         train_data=data,
         batch_size=8,
-        steps=config.train.steps,
+        schedule=task.Schedule(config.train.steps, eval_every=10, log_every=5),
         evaluate=lambda params: train.evaluate(sums, params, data, 16),
-        eval_every=10,
         best="mse",
         mode="min",
         report=report,
-        log_every=5,
     )
 
 
@@ -86,7 +84,7 @@ def group(tmp_path, name, seeds, **kw):
 def solo(tmp_path, seed, name=None, **kw):
     options = experiment.RunOptions(workdir=str(tmp_path / "solo" / (name or f"seed={seed}")))
     experiment.run(make_task(Config(seed=seed, **kw)), options)
-    return experiment.load_run(options.workdir, "toy", which="latest")
+    return loading.load_run(options.workdir, "toy", which="latest")
 
 
 @pytest.mark.slow
@@ -95,7 +93,7 @@ def test_members_equal_their_solo_runs(tmp_path):
     results = experiment.run_group(tasks, folders, resume=False)
     for seed, folder, result in zip([0, 1, 2], folders, results):
         alone = solo(tmp_path, seed)
-        together = experiment.load_run(folder, "toy", which="latest")
+        together = loading.load_run(folder, "toy", which="latest")
         assert together.step == alone.step == 30
         # vmap batches the members' matmuls into one; float32 sums may round differently.
         for a, b in zip(jax.tree.leaves(together.params), jax.tree.leaves(alone.params)):
@@ -134,7 +132,7 @@ def test_members_with_their_own_optimizer_settings_equal_their_solo_runs(tmp_pat
     experiment.run_group(tasks, folders, resume=False)
     for i, (t, folder) in enumerate(zip(settings, folders)):
         alone = solo(tmp_path, 3, name=f"m{i}", train=t)
-        together = experiment.load_run(folder, "toy", which="latest")
+        together = loading.load_run(folder, "toy", which="latest")
         for a, b in zip(jax.tree.leaves(together.params), jax.tree.leaves(alone.params)):
             np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
 
@@ -147,7 +145,7 @@ def test_a_diverging_member_is_masked_and_the_others_finish(tmp_path):
     assert "non-finite" in json.loads((folders[1] / "failed.json").read_text())["error"]
     assert results[0] is not None and not (folders[0] / "failed.json").exists()
     alone = solo(tmp_path, 0, poison=1)
-    together = experiment.load_run(folders[0], "toy", which="latest")
+    together = loading.load_run(folders[0], "toy", which="latest")
     for a, b in zip(jax.tree.leaves(together.params), jax.tree.leaves(alone.params)):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
 
@@ -170,11 +168,11 @@ def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         experiment.run_group(tasks, broken, resume=False)
     monkeypatch.setattr(batching, "batches", original)
-    assert {experiment.load_run(f, "toy", which="latest").step for f in broken} == {10}
+    assert {loading.load_run(f, "toy", which="latest").step for f in broken} == {10}
     experiment.run_group(tasks, broken, resume=True)
     for a_dir, b_dir in zip(whole, broken):
-        a = experiment.load_run(a_dir, "toy", which="latest")
-        b = experiment.load_run(b_dir, "toy", which="latest")
+        a = loading.load_run(a_dir, "toy", which="latest")
+        b = loading.load_run(b_dir, "toy", which="latest")
         for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
             np.testing.assert_array_equal(x, y)
 
@@ -195,8 +193,8 @@ def test_members_split_over_two_devices_equal_one_device(tmp_path):
     two_tasks, two = group(tmp_path, "two", [0, 1, 2, 3])
     experiment.run_group(two_tasks, two, resume=False, devices=2)
     for a_dir, b_dir in zip(one, two):
-        a = experiment.load_run(a_dir, "toy", which="latest")
-        b = experiment.load_run(b_dir, "toy", which="latest")
+        a = loading.load_run(a_dir, "toy", which="latest")
+        b = loading.load_run(b_dir, "toy", which="latest")
         # A group of four and two shards of two are different programs (other fusions,
         # other rounding), like a group and its solo runs: the same tolerance.
         for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):

@@ -8,10 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import experiments
 from experiments import mnist_gen as mg
-from rnn_jax import pretrained
 from rnn_jax.data import mnist
 from rnn_jax.errors import ConfigError
+from rnn_jax.training import shipped
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,12 +95,12 @@ def test_cli_tiny_run_then_generate_from_it(tmp_path, run_cli):
     assert json.loads((run / "results.json").read_text()) == first
     assert second["test_bottom_mse"]["model"] == pytest.approx(first["test_bottom_mse"]["model"])
 
-    gen = mg.Generator.load(run)
+    gen = experiments.load(run)
     images, _ = mnist.synthetic(4, seed=5)
-    done = gen.complete(images[:, :14])
+    done = gen.predict(images[:, :14])
     assert done.shape == (4, 28, 28)
     with pytest.raises(ValueError, match=r"expected top halves \[N, 14, 28\]"):
-        gen.complete(images)
+        gen.predict(images)
 
 
 @pytest.mark.slow
@@ -145,7 +146,7 @@ def test_pretrained_generates_without_training(tmp_path, tfds_dir, run_cli, mnis
     assert out.returncode == 0, out.stderr[-2000:]
     assert "mnist_gen:" not in out.stderr  # no training progress bar
     results = json.loads((tmp_path / "pre" / "results.json").read_text())
-    card = pretrained.card("mnist_gen")
+    card = shipped.card("mnist_gen")
     assert results["best_step"] == card["step"]
     assert results["test_bottom_mse"]["model"] == pytest.approx(card["test"]["gen_mse"], rel=1e-3)
     accuracy = results["classifier_accuracy"]

@@ -92,3 +92,10 @@ def test_metrics_log_writes_tensorboard_events_readable_back(tmp_path):
         ("val/accuracy", 20, pytest.approx(0.75)),
     ]
     assert len(rundir.read_metrics(tmp_path)) == 3  # metrics.jsonl stays the record
+
+
+def test_a_run_directory_names_its_experiment(tmp_path):
+    with pytest.raises(rundir.RunDirError, match="not a run directory"):
+        rundir.experiment_of(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"experiment": "reber", "config": {}}))
+    assert rundir.experiment_of(tmp_path) == "reber"

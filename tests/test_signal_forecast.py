@@ -1,5 +1,6 @@
 """experiments.signal_forecast: recursive generation, a tiny CLI run, bad input."""
 
+import dataclasses
 import json
 
 import jax
@@ -8,8 +9,8 @@ import pytest
 
 from experiments import signal_forecast as sf
 from rnn_jax.errors import ConfigError
-from rnn_jax.evaluation import baselines
-from rnn_jax.models import sample
+from rnn_jax.evaluation import baselines, faults, forecasting
+from rnn_jax.training import checks
 
 
 @pytest.mark.slow
@@ -18,16 +19,17 @@ def test_baselines_recursive_loop_equals_the_model_rollout():
     config = sf.Config(
         data=sf.DataConfig(steps=4, features=6), model=sf.ModelConfig(hidden=(5, 5), head=(7,))
     )
-    model = sf.build_model(config)
-    params = model.init(jax.random.PRNGKey(0))
+    highway = sf.build_model(config)
+    course = dataclasses.replace(highway, highway=False)
+    params = course.init(jax.random.PRNGKey(0))
     ar = baselines.LinearAR(1e-2).fit(np.eye(24, dtype=np.float32), np.ones((24, 6), np.float32))
-    highway = sf.highway_init(model, ar)(jax.random.PRNGKey(0))
-    highway["net"] = params  # a network that is not zero
+    on_ar = highway.init(jax.random.PRNGKey(0), ar.w)
+    on_ar["net"] = params  # a network that is not zero
     window = jax.random.normal(jax.random.key(1), (3, 4, 6))
-    for p in (params, highway):  # the course's model, and the highway
-        got = sample.sliding_window(lambda w: sf.forecast(model, p, w), window, 5)
+    for model, p in ((course, params), (highway, on_ar)):
+        got = sf.recursive(model, p, window, 5)
         base = baselines.recursive(
-            lambda x: np.asarray(sf.forecast(model, p, x.reshape(-1, 4, 6))), np.asarray(window), 5
+            lambda x: np.asarray(model.apply(p, x.reshape(-1, 4, 6))), np.asarray(window), 5
         )
         np.testing.assert_allclose(base, got, rtol=1e-5, atol=1e-6)
 
@@ -37,7 +39,7 @@ def test_the_highway_is_the_ar_model_until_its_network_speaks():
     config = sf.Config(data=sf.DataConfig(synthetic_samples=12000, steps=4, features=10))
     data = sf.prepare_data(config)
     model = sf.build_model(config)
-    params = sf.highway_init(model, data["ar"])(jax.random.PRNGKey(0))
+    params = model.init(jax.random.PRNGKey(0), data["ar"].w)
     _, _, predict = sf.make_fns(model)
     x = data["test"]["x"][:16]
     want = data["ar"].predict(x.reshape(len(x), -1))
@@ -51,9 +53,14 @@ def test_the_highway_is_the_ar_model_until_its_network_speaks():
     assert not np.any(grads["ar"]["w"]) and np.any(grads["net"]["head"][-1]["w"])
 
 
+def test_the_rate_must_be_positive():
+    with pytest.raises(ConfigError, match="--data.rate must be > 0, got 0"):
+        checks.validate(sf.Config(data=sf.DataConfig(rate=0)))
+
+
 def test_an_unknown_arch_is_a_clear_error():
-    with pytest.raises(ConfigError, match="unknown --model.arch 'lstnet'; choose one of"):
-        sf.build_model(sf.Config(model=sf.ModelConfig(arch="lstnet")))
+    with pytest.raises(ConfigError, match=r"--model.arch must be one of \('highway', 'course'\)"):
+        checks.validate(sf.Config(model=sf.ModelConfig(arch="lstnet")))
 
 
 def test_normalisation_uses_the_training_segment_only():
@@ -102,7 +109,7 @@ def test_cli_tiny_runs_forecast_and_detect(tmp_path, run_cli, capsys):
     for name in ("one_window.png", "recursive.png", "error_vs_horizon.png", "curves.png"):
         assert (run / "figures" / name).stat().st_size > 1000
     detect = results["detect"]
-    for scaling in sf.SCALINGS:
+    for scaling in faults.SCALINGS:
         assert set(detect[scaling]) == {"model", "linear AR residual", "energy (zero forecast)"}
         assert 0 <= detect[scaling]["model"]["recordings"]["fault"]["roc_auc"] <= 1
     assert (run / "figures" / "detect_scores.png").stat().st_size > 1000
@@ -129,19 +136,28 @@ def test_cli_bad_signal_files(tmp_path, run_cli):
     assert out.returncode == 2 and "too short for one window" in out.stderr
 
 
-def test_detect_recordings_are_checked_before_training(tmp_path):
-    from scipy.io import savemat
+def test_the_forecaster_starts_from_its_ar_model_and_loads_without_data(key):
+    highway = sf.build_model(sf.Config(data=sf.DataConfig(steps=3, features=4)))
+    shapes = jax.eval_shape(highway.init, key)  # what a loader checks saved params against
+    assert shapes["ar"]["w"].shape == (12, 4) and shapes["ar"]["b"].shape == (4,)
+    course = dataclasses.replace(highway, highway=False)
+    assert "ar" not in jax.eval_shape(course.init, key)
 
-    x = np.arange(4000, dtype=np.float32)
-    savemat(tmp_path / "rig.mat", {"X105_DE_time": x[:, None], "X105_FE_time": -x[:, None]})
-    config = sf.Config()
-    got = sf.load_recordings(config, sf.Options(detect=(f"{tmp_path / 'rig.mat'}:X105_FE_time",)))
-    np.testing.assert_array_equal(got["rig"], -x)
-    with pytest.raises(sf.signals.SignalError, match="several arrays"):
-        sf.load_recordings(config, sf.Options(detect=(str(tmp_path / "rig.mat"),)))
-    with pytest.raises(ConfigError, match="gives 2 rates for 1 --detect recordings"):
-        sf.load_recordings(
-            config, sf.Options(detect=(str(tmp_path / "rig.mat"),), detect_rate=(1.0, 2.0))
-        )
-    with pytest.raises(ConfigError, match="--data.rate must be positive"):
-        sf.prepare_data(sf.Config(data=sf.DataConfig(rate=0)))
+
+def test_the_test_report_scores_every_method_one_window_and_recursively(tmp_path):
+    z = np.sin(np.arange(400) / 5.0).astype(np.float32)
+    x, y = sf.signals.windows(z[:300], 4, 5, 5)
+    zeros = lambda w: np.zeros((len(w), 5), np.float32)  # noqa: E731
+    results = forecasting.evaluate(
+        zeros,
+        lambda w, n: np.zeros((len(w), n, 5), np.float32),
+        {"persistence": lambda flat: np.repeat(flat[:, -1:], 5, axis=1)},
+        {"x": x, "y": y, "signal": z},
+        windows=3,
+        every=50,
+        figures=tmp_path,
+    )
+    assert set(results["one_window_mse"]) == {"model", "persistence"}
+    assert results["one_window_mse"]["model"] == pytest.approx(float(np.mean(y**2)))
+    assert len(results["recursive_mse_by_window"]["persistence"]) == 3
+    assert (tmp_path / "error_vs_horizon.png").is_file()

@@ -28,3 +28,10 @@ def test_bleu4():
     # 1- to 4-gram precisions 5/6, 4/5, 3/4, 2/3, no brevity penalty.
     want = 100 * math.exp(sum(math.log(p) for p in (5 / 6, 4 / 5, 3 / 4, 2 / 3)) / 4)
     assert tm.bleu4(["a b c d e f"], ["a b c d e g"]) == pytest.approx(want, abs=1e-6)
+
+
+def test_scores_by_group_and_of_sequences():
+    hyps, refs = [[1, 2], [3], [4, 4]], [[1, 2], [3, 3], [4, 4]]
+    by = tm.grouped(tm.exact_match, hyps, refs, [2, 2, 1])
+    assert by == {1: 1.0, 2: 0.5}
+    assert tm.sequence_scores(hyps, refs) == {"n": 3, "seq_accuracy": 2 / 3, "cer": 1 / 6}

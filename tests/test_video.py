@@ -4,11 +4,12 @@ splits' own digits, a tiny run of each kind, bad input."""
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from experiments import video as vid
+from rnn_jax.evaluation import clips
+from rnn_jax.models.clips import KINDS, ClipModel
 
 TINY = ["--synthetic", "400", "--data.train-clips", "32", "--data.val-clips", "8",
         "--data.test-clips", "8", "--data.val-digits", "100", "--data.frames", "4", "6",
@@ -24,7 +25,7 @@ def tiny_config(**data) -> vid.Config:
 
 def test_targets_name_each_digit_its_direction_and_the_first():
     clips = vid.make_clips(tiny_config(), None)
-    arrays = vid.as_arrays(clips["train"])
+    arrays = vid.moving.targets(clips["train"])
     c = clips["train"]
     for row, (digits, dirs) in enumerate(zip(c.digits, c.directions)):
         present = {int(d): int(r) for d, r in zip(digits, dirs) if d >= 0}
@@ -47,47 +48,21 @@ def test_splits_never_share_digits():
     assert not seen["train"] & seen["val"] and not seen["train"] & seen["test"]
 
 
-@pytest.mark.slow
-def test_what_each_kind_reads():
-    rng = np.random.default_rng(0)
-    frames = jnp.asarray(rng.integers(0, 255, (2, 5, 24, 24)), jnp.uint8)
-    lengths = jnp.array([5, 3], jnp.int32)
-    later = frames.at[:, 1:].set(0)  # only the first frame left
-    beyond = frames.at[1, 3:].set(255)  # after the second clip's length
-    shuffled = frames.at[0].set(frames[0, np.array([3, 0, 4, 2, 1])])  # valid frames permuted
-    shuffled = shuffled.at[1, :3].set(frames[1, np.array([2, 0, 1])])
-    for kind in vid.KINDS:
-        model = vid.ClipModel(kind, (4, 8), 16, size=24)
-        params = model.init(jax.random.PRNGKey(0))
-        digits, directions, first, seen = model.apply(params, frames, lengths)
-        assert digits.shape == (2, 10) and directions.shape == (2, 10, 8) and first.shape == (2, 10)
-        assert seen.shape == (2, 1 if kind == "frame" else 5, 10)
-        first_only = np.allclose(model.apply(params, later, lengths)[0], digits, atol=1e-5)
-        assert first_only == (kind == "frame"), kind
-        np.testing.assert_allclose(model.apply(params, beyond, lengths)[0][1], digits[1], atol=1e-5)
-        permuted = model.apply(params, shuffled, lengths)
-        if kind == "average":  # the same up to the order of a float32 sum
-            for a, b in zip(permuted[:3], (digits, directions, first)):
-                np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
-        else:
-            assert not np.allclose(permuted[1], directions, atol=1e-4), kind
-
-
 def test_the_average_answers_a_clip_and_its_reversal_alike():
     """So on directions and the first digit it is right on at most one of the two."""
     config = tiny_config(test_clips=12)
     test = vid.make_clips(config, None)["test"]
-    model = vid.ClipModel("average", (4, 8), 16, size=24)
+    model = ClipModel("average", (4, 8), 16, size=24)
     params = model.init(jax.random.PRNGKey(1))
     scores = vid.make_fns(model)[2]
-    ahead = vid.score_clips(scores, params, vid.as_arrays(test))
-    back = vid.score_clips(scores, params, vid.as_arrays(vid.moving.reverse(test)))
+    ahead = clips.score(scores, params, vid.moving.targets(test))
+    back = clips.score(scores, params, vid.moving.targets(vid.moving.reverse(test)))
     assert np.all(ahead["dirs"] + back["dirs"] <= ahead["shown"])
     assert not np.any(ahead["first"] & back["first"])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", vid.KINDS)
+@pytest.mark.parametrize("kind", KINDS)
 def test_tiny_run_of_each_kind(tmp_path, kind):
     vid.EXPERIMENT.main([*TINY, "--model.kind", kind, "--workdir", str(tmp_path / kind)])
     results = json.loads((tmp_path / kind / "results.json").read_text())
@@ -100,7 +75,7 @@ def test_tiny_run_of_each_kind(tmp_path, kind):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--model.kind", "gru"], "unknown --model.kind 'gru'"),
+        (["--model.kind", "gru"], "--model.kind must be one of ('lstm', 'average', 'frame')"),
         (["--data.frames", "0", "4"], "each of --data.frames must be >= 1"),
         (["--data.frames", "5", "4"], "1 <= min <= max frames"),
         (["--data.frames", "2", "4"], "two-digit clips need at least 3 frames"),

@@ -185,3 +185,28 @@ def reverse(clips: Clips) -> Clips:
         windows=windows.astype(np.int32),
         first=first.astype(np.int32),
     )
+
+
+def targets(c: Clips) -> dict[str, np.ndarray]:
+    """Frames, lengths and what a model should read from each clip: the digits as a
+    multi-hot vector, a direction per digit class (-1 where the digit is absent), the
+    digit visible first (-1: one digit) and the digits each frame shows."""
+    n = len(c.lengths)
+    present = np.zeros((n, 10), np.float32)
+    direction = np.full((n, 10), -1, np.int32)
+    rows, slots = np.nonzero(c.digits >= 0)
+    present[rows, c.digits[rows, slots]] = 1.0
+    direction[rows, c.digits[rows, slots]] = c.directions[rows, slots]
+    seen = np.zeros((n, c.frames.shape[1], 10), np.float32)
+    frame = np.arange(c.frames.shape[1])
+    for row, slot in zip(rows, slots):
+        first, last = c.windows[row, slot]
+        seen[row, (frame >= first) & (frame <= last), c.digits[row, slot]] = 1.0
+    return {
+        "frames": c.frames,
+        "length": c.lengths,
+        "present": present,
+        "direction": direction,
+        "first": c.first,
+        "seen": seen,
+    }

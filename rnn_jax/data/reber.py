@@ -179,3 +179,19 @@ def one_hot(strings: list[str], width: int) -> tuple[np.ndarray, np.ndarray]:
     for i, s in enumerate(strings):
         out[i, np.arange(len(s)), [INDEX[c] for c in s]] = 1.0
     return out, np.array([len(s) for s in strings], np.int32)
+
+
+def arrays(s: Strings, width: int, task: str) -> dict[str, np.ndarray]:
+    """One-hot strings ``x`` (``width`` steps), their lengths and the task's targets: the
+    ``label`` (1: grammatical) to classify, or the ``legal`` next symbols after each prefix
+    to predict."""
+    x, length = one_hot(s.strings, width)
+    out = {"x": x, "length": length}
+    if task == "classify":
+        out["label"] = s.labels
+    else:
+        legal = np.zeros_like(x)
+        for i, string in enumerate(s.strings):
+            legal[i, : len(string)] = legal_next(string)
+        out["legal"] = legal
+    return out

@@ -105,6 +105,10 @@ def crops(strings: Strings) -> tuple[np.ndarray, np.ndarray]:
 
 NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 COUNTS = {2: "two", 3: "three", 4: "four"}
+WORDS = (*NAMES, *"a an left right of above and three digits top bottom row : ,".split())
+VOCAB = ("<pad>", "<start>", "<end>", *WORDS)  # every word a caption may hold, and three marks
+PAD, START, END = 0, 1, 2
+MAX_LEN = 16  # the longest caption (13 words) and its end token fit
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,12 @@ def caption(cells: np.ndarray) -> str:
     if len(filled) == 3:
         return f"three digits : {digits[0]} , {digits[1]} and {digits[2]}"
     return f"top row {digits[0]} and {digits[1]} , bottom row {digits[2]} and {digits[3]}"
+
+
+def caption_ids(text: str) -> np.ndarray:
+    """Word ids (in :data:`VOCAB`) of a caption, then ``<end>``, padded to :data:`MAX_LEN`."""
+    ids = [VOCAB.index(w) for w in text.split()] + [END]
+    return np.array(ids + [PAD] * (MAX_LEN - len(ids)), np.int32)
 
 
 def captioned_scenes(

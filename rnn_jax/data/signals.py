@@ -189,3 +189,28 @@ def split_in_time(
     a = int(len(signal) * fractions[0])
     b = a + int(len(signal) * fractions[1])
     return signal[:a], signal[a:b], signal[b:]
+
+
+def segment_windows(
+    signal: np.ndarray, split: tuple[float, float, float], steps: int, features: int, stride: int
+) -> dict:
+    """``signal`` split in time into train, validation and test segments, z-scored by the
+    training segment's ``mean`` and ``std``, and each cut into forecasting windows (never
+    across a boundary): ``{"mean", "std", split: {"x", "y", "signal"}}``.
+
+    Raises:
+      SignalError: a constant training segment, or a segment too short for a window.
+    """
+    segments = split_in_time(signal, split)
+    mean, std = float(segments[0].mean()), float(segments[0].std())
+    if std == 0:
+        raise SignalError("the training segment is constant; nothing to learn")
+    out = {"mean": mean, "std": std}
+    for name, seg in zip(("train", "val", "test"), segments):
+        z = (seg - mean) / std
+        try:
+            x, y = windows(z, steps, features, stride)
+        except SignalError as err:
+            raise SignalError(f"{name} segment ({len(seg)} samples): {err}") from None
+        out[name] = {"x": x, "y": y, "signal": z}
+    return out

@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rnn_jax.data import scenes
+
 
 @partial(jax.jit, static_argnames="k")
 def _nearest(train_keys: jax.Array, sq_norms: jax.Array, queries: jax.Array, k: int = 10):
@@ -154,3 +156,20 @@ def recursive(
         out.append(pred)
         window = np.concatenate([window[:, 1:], pred[:, None]], axis=1)
     return np.stack(out, axis=1)
+
+
+def classify_segments(
+    classify: Callable[[np.ndarray], np.ndarray], strings: scenes.Strings, pool: np.ndarray
+) -> dict[str, list[list[int]]]:
+    """Each digit of ``strings`` read by a digit classifier (``images [N, 28, 28] ->
+    labels [N]``), as a pipeline that segments first would, given a perfect segmentation:
+    the 28 x 28 crop at the digit's true position (its neighbours' strokes included), and
+    the digit alone (its own image from ``pool``, as if segmentation also undid the
+    overlaps). Returns the labels of each string for both."""
+    crops, _ = scenes.crops(strings)
+    alone = pool[strings.sources[strings.labels >= 0]]
+    ends = np.cumsum(strings.lengths)[:-1]
+    return {
+        name: [row.tolist() for row in np.split(classify(images), ends)]
+        for name, images in (("crop", crops), ("alone", alone))
+    }

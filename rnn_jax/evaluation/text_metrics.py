@@ -5,8 +5,10 @@ tokens); BLEU is sacrebleu's corpus BLEU, the implementation whose scores
 papers compare.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import numpy as np
 import sacrebleu
 from rapidfuzz.distance import Levenshtein
 
@@ -32,10 +34,30 @@ def error_rate(hyps: Sequence[Sequence], refs: Sequence[Sequence]) -> float:
     return sum(edit_distance(h, r) for h, r in zip(hyps, refs)) / total
 
 
+def sequence_scores(hyps: Sequence[Sequence], refs: Sequence[Sequence]) -> dict[str, float]:
+    """How many pairs, the fraction read exactly, and the character error rate."""
+    return {"n": len(refs), "seq_accuracy": exact_match(hyps, refs), "cer": error_rate(hyps, refs)}
+
+
 def bleu4(hyps: Sequence[str], refs: Sequence[str]) -> float:
     """Corpus BLEU-4 (0-100) of sentences against one reference each."""
     _check(hyps, refs)
     return float(sacrebleu.corpus_bleu(list(hyps), [list(refs)]).score)
+
+
+def grouped(
+    score: Callable[[list, list], Any], hyps: Sequence, refs: Sequence, groups: Sequence[int]
+) -> dict[int, Any]:
+    """``score(hyps, refs)`` of each group's pairs (e.g. strings of one length), keyed by
+    the group; ``groups[i]`` is pair ``i``'s."""
+    _check(hyps, refs)
+    groups = np.asarray(groups)[: len(refs)]
+    return {
+        int(g): score(
+            [h for h, k in zip(hyps, groups) if k == g], [r for r, k in zip(refs, groups) if k == g]
+        )
+        for g in np.unique(groups)
+    }
 
 
 def _check(hyps: Sequence, refs: Sequence) -> None:

@@ -40,6 +40,16 @@ def loss(
     )
 
 
+def mean_loss(
+    logits: jax.Array, labels: jax.Array, lengths: jax.Array, blank: int = 0
+) -> jax.Array:
+    """The batch's mean of each labelling's negative log-likelihood per label, every frame of
+    ``logits [B, T, V]`` valid; ``labels [B, L]`` padded (with anything) beyond ``lengths``."""
+    frames = jnp.full((logits.shape[0],), logits.shape[1])
+    nll = loss(logits, frames, jnp.maximum(labels, 0), lengths, blank=blank)
+    return jnp.mean(nll / lengths.astype(nll.dtype))
+
+
 def best_path(
     logits: jax.Array, lengths: jax.Array | None = None, blank: int = 0
 ) -> tuple[jax.Array, jax.Array]:
@@ -55,6 +65,13 @@ def best_path(
     rows = jnp.broadcast_to(jnp.arange(best.shape[0])[:, None], best.shape)
     labels = jnp.full_like(best, -1).at[rows, slot].set(best, mode="drop")
     return labels, jnp.sum(keep, axis=1)
+
+
+def exact(logits: jax.Array, labels: jax.Array, lengths: jax.Array, blank: int = 0) -> jax.Array:
+    """Whether best-path decoding of each sequence of ``logits [B, T, V]`` reads exactly
+    its ``labels [B, L]`` (padded beyond ``lengths [B]``): ``bool [B]``, jittable."""
+    decoded, counts = best_path(logits, blank=blank)
+    return jnp.all(decoded[:, : labels.shape[1]] == labels, axis=1) & (counts == lengths)
 
 
 def greedy_decode(
@@ -89,3 +106,12 @@ def beam_decode(log_probs: np.ndarray, width: int, blank: int = 0) -> list[int]:
         ranked = sorted(nxt.items(), key=lambda kv: -np.logaddexp(*kv[1]))
         beams = {prefix: tuple(p) for prefix, p in ranked[:width]}
     return list(max(beams.items(), key=lambda kv: np.logaddexp(*kv[1]))[0])
+
+
+def decode(logits: np.ndarray, beam: int = 0, blank: int = 0) -> list[list[int]]:
+    """Labels of each sequence of ``logits [B, T, V]``: :func:`greedy_decode`, or
+    :func:`beam_decode` of width ``beam``."""
+    if not beam:
+        return greedy_decode(logits, blank=blank)
+    log_probs = np.asarray(jax.nn.log_softmax(jnp.asarray(logits), axis=-1))
+    return [beam_decode(lp, beam, blank=blank) for lp in log_probs]

@@ -1,16 +1,17 @@
-"""The run shell every experiment shares, and the loading API for trained runs.
+"""The run shell every experiment shares.
 
 :func:`run` trains a :class:`rnn_jax.training.task.Task` in its run directory and
-reports it; :func:`load_run` gives back any run's config and best (or latest)
-parameters, and :mod:`rnn_jax.pretrained` the same for shipped models.
+reports it; :func:`fit` trains one task or a group of them through the one training
+loop (:func:`rnn_jax.training.train.fit`). Trained runs load back through
+:mod:`rnn_jax.training.loading`.
 """
 
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -20,18 +21,11 @@ from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
 from rnn_jax import plotting
-from rnn_jax.errors import ConfigError, DivergedError, UserError
-from rnn_jax.models.sequence import SequenceModel
+from rnn_jax.errors import ConfigError, DivergedError
 from rnn_jax.training import batching, distributed, members, parallel, rundir, train
-from rnn_jax.training.ckpt import CheckpointError, Checkpoints
+from rnn_jax.training.ckpt import Checkpoints
 from rnn_jax.training.task import Task
 from rnn_jax.typing import Params
-
-C = TypeVar("C")
-
-
-class ParamsMismatchError(UserError, ValueError):
-    """Parameters that do not fit the model their config describes."""
 
 
 @dataclass(frozen=True)
@@ -82,23 +76,6 @@ class Trained:
     best_metrics: dict[str, float]  # the evaluation that made it best, {"split/name": value}
 
 
-@dataclass(frozen=True)
-class TrainedRun:
-    """A trained run's settings and parameters, from its directory or a shipped model."""
-
-    experiment: str
-    config: dict  # the settings as saved; :meth:`typed` rebuilds the config dataclass
-    params: Params
-    step: int
-    metrics: dict[str, float]  # the validation metrics at ``step``
-    model: SequenceModel | None  # rebuilt from the saved description, if the task gave one
-    source: str  # where it came from: a run directory or a pretrained file
-
-    def typed(self, config_cls: type[C]) -> C:
-        """The saved settings as ``config_cls``."""
-        return rundir.config_from_dict(config_cls, self.config)
-
-
 def run_dir(experiment: str, options: RunOptions) -> Path:
     return Path(options.workdir or f"runs/{experiment}/default")
 
@@ -111,7 +88,6 @@ def prepare(task: Task, folder: str | Path, *, resume: bool) -> Path:
         task.config,
         resume=resume,
         best={"metric": task.best_metric, "mode": task.mode},
-        model=None if task.model is None else asdict(task.model),
         write=distributed.is_writer(),
     )
 
@@ -378,60 +354,3 @@ def report(task: Task, folder: Path, params: Params, step: int, val: dict[str, f
     rundir.MetricsLog(folder / "metrics.jsonl").write(step, "test", out.test)
     print(out.summary)
     return results
-
-
-def load_run(folder: str | Path, experiment: str, which: str = "best") -> TrainedRun:
-    """A run's saved settings and its ``best`` (by the metric the run chose) or ``latest``
-    parameters; needs neither the experiment's code nor its data.
-
-    Raises:
-      RunDirError: not a run directory, or another experiment's.
-      CheckpointError: the run has no checkpoint, or it cannot be read.
-    """
-    if which not in ("best", "latest"):
-        raise ValueError(f"which must be 'best' or 'latest', got {which!r}")
-    saved = rundir.read_run(folder, experiment)
-    best = saved.get("best") or {}
-    ckpts = Checkpoints(
-        Path(folder) / "ckpt", best_metric=best.get("metric"), best_mode=best.get("mode", "max")
-    )
-    try:
-        if not ckpts.steps():
-            raise CheckpointError(f"{folder} has no checkpoint; train it first")
-        step = ckpts.best_step() if which == "best" else ckpts.latest_step()
-        state, meta = ckpts.restore(step, None)
-    finally:
-        ckpts.close()
-    spec = saved.get("model")
-    return TrainedRun(
-        experiment=experiment,
-        config=saved["config"],
-        params=state["params"],
-        step=step,
-        metrics=meta.get("metrics", {}),
-        model=model_from_dict(spec) if spec else None,
-        source=str(folder),
-    )
-
-
-def model_from_dict(spec: dict[str, Any]) -> SequenceModel:
-    """A :class:`SequenceModel` from its saved fields (lists back to tuples)."""
-    return rundir.config_from_dict(SequenceModel, spec)
-
-
-def check_params(params: Params, like: Params, source: str) -> None:
-    """Raise :class:`ParamsMismatchError` unless ``params`` has the structure and shapes of
-    ``like`` (e.g. ``jax.eval_shape`` of the model's init)."""
-
-    def shapes(tree: Params) -> dict[str, tuple]:
-        leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-        return {jax.tree_util.keystr(k): (tuple(x.shape), str(x.dtype)) for k, x in leaves}
-
-    got, want = shapes(params), shapes(like)
-    if got != want:
-        diff = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
-        raise ParamsMismatchError(
-            f"the parameters in {source} do not fit the model its config describes "
-            f"(they differ in {diff[:6]}); the file is from another version or was altered: "
-            "retrain, or reinstall the package"
-        )

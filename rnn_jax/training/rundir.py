@@ -80,20 +80,33 @@ def config_from_dict(cls: type[T], data: dict) -> T:
     return cls(**kwargs)
 
 
-def read_run(run_dir: str | Path, experiment: str) -> dict:
-    """A run's ``config.json`` (settings, best metric, model), after checking it belongs to
-    ``experiment``.
-
-    Raises:
-      RunDirError: if the directory has no ``config.json`` or is another experiment's.
-    """
+def _saved(run_dir: str | Path, experiment: str = "<experiment>") -> dict:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise RunDirError(
             f"{run_dir} is not a run directory (no config.json); pass the folder a training run "
             f"wrote, e.g. runs/{experiment}/<run-name>"
         )
-    saved = json.loads(path.read_text())
+    return json.loads(path.read_text())
+
+
+def experiment_of(run_dir: str | Path) -> str:
+    """The name of the experiment whose run ``run_dir`` holds.
+
+    Raises:
+      RunDirError: if the directory has no ``config.json``.
+    """
+    return _saved(run_dir)["experiment"]
+
+
+def read_run(run_dir: str | Path, experiment: str) -> dict:
+    """A run's ``config.json`` (settings, best metric), after checking it belongs to
+    ``experiment``.
+
+    Raises:
+      RunDirError: if the directory has no ``config.json`` or is another experiment's.
+    """
+    saved = _saved(run_dir, experiment)
     if saved.get("experiment") != experiment:
         raise RunDirError(
             f"{run_dir} holds a run of experiment {saved.get('experiment')!r}, not {experiment!r}; "
@@ -109,7 +122,6 @@ def prepare(
     *,
     resume: bool,
     best: dict | None = None,
-    model: dict | None = None,
     write: bool = True,
 ) -> Path:
     """Create (or, with ``resume``, reopen) a run directory and write ``config.json``
@@ -117,8 +129,7 @@ def prepare(
 
     ``config.json`` holds the experiment's name, ``config`` (every setting that
     determines the result, and nothing else), the metric that picks the best
-    checkpoint (``best``: ``{"metric", "mode"}``), the model description
-    (``model``), the git commit and the start time.
+    checkpoint (``best``: ``{"metric", "mode"}``), the git commit and the start time.
 
     Raises:
       RunDirError: a fresh run into a directory that already holds a run (with
@@ -155,7 +166,6 @@ def prepare(
         "experiment": experiment,
         "config": config_to_dict(config),
         "best": best,
-        "model": model,
         "git_commit": git_commit(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }

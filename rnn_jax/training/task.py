@@ -15,6 +15,7 @@ from typing import Annotated, Any, NamedTuple
 import numpy as np
 import tyro
 
+from rnn_jax.data import mnist
 from rnn_jax.errors import ConfigError
 from rnn_jax.models.sequence import SequenceModel
 from rnn_jax.recurrent import cells
@@ -40,6 +41,61 @@ class TrainConfig(OptimConfig):
     devices: Annotated[int, checks.count] = 1
     """Split each batch over N devices (data parallel); on a CPU, N devices of one core
     each."""
+
+
+@dataclass(frozen=True)
+class EpochTrainConfig(TrainConfig):
+    """A ``train`` section counted in passes over the training examples (:func:`by_epochs`)."""
+
+    epochs: Annotated[int, checks.count] = 10
+    """Passes over the training examples."""
+    batch_size: Annotated[int, checks.count] = 32
+    """Examples per step."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The settings every experiment has; each subclasses it with its own sections (a
+    ``train`` section subclassing :class:`TrainConfig`) and fields."""
+
+    train: TrainConfig = TrainConfig()
+    seed: int = 0
+    """Seed for the data the experiment draws, initialisation and shuffling."""
+
+
+@dataclass(frozen=True)
+class MnistConfig(Config):
+    """:class:`Config` of an experiment built from MNIST digits."""
+
+    synthetic: Annotated[int, checks.non_negative] = 0
+    """Use N synthetic digit images instead of MNIST (smoke tests)."""
+
+    def digits(self, data_dir: str | None, val_size: int) -> dict[str, dict[str, np.ndarray]]:
+        """Train, validation and test images and labels (:func:`rnn_jax.data.mnist.splits`),
+        ``val_size`` training images held out by the seed; synthetic ones with
+        ``synthetic``."""
+        return mnist.splits(
+            data_dir, val_size=val_size, seed=self.seed, synthetic_size=self.synthetic
+        )
+
+
+class Schedule(NamedTuple):
+    """When a run steps, evaluates and logs."""
+
+    steps: int  # optimizer steps of the whole run
+    eval_every: int  # steps between evaluations (each writes a checkpoint)
+    log_every: int  # steps between training log points
+
+
+def by_epochs(train: EpochTrainConfig, examples: int, *, evals: int = 1, logs: int = 4) -> Schedule:
+    """``train.epochs`` passes of ``examples // train.batch_size`` steps, with ``evals``
+    evaluations and ``logs`` log points per pass (at least one step apart)."""
+    per_epoch = examples // train.batch_size
+    return Schedule(
+        steps=per_epoch * train.epochs,
+        eval_every=max(per_epoch // evals, 1),
+        log_every=max(per_epoch // logs, 1),
+    )
 
 
 def curve(
@@ -78,18 +134,16 @@ class Task:
       loss_fn: ``(params, batch, key) -> (loss, metrics)`` (batch means).
       train_data: arrays with one example per row; batches are drawn from them.
       batch_size: examples per step.
-      steps: optimizer steps of the whole run.
+      schedule: steps, evaluation and log intervals (:func:`by_epochs` for most).
       evaluate: ``params -> {name: value}`` on the validation split; a
         :class:`rnn_jax.training.train.Validation` where the split is scored by batch sums
         (a sweep group then scores all its members in one vmapped call).
-      eval_every: steps between evaluations (each writes a checkpoint).
       best: the name in ``evaluate``'s metrics that picks the best checkpoint.
       mode: ``"max"`` or ``"min"``: whether larger ``best`` is better.
       report: ``(params, run_dir) -> Report``: test figures, plots, tables.
       model: the :class:`SequenceModel` the params belong to, saved with the run
         so any code can rebuild it (:func:`rnn_jax.training.experiment.load_run`).
       curves: metric names plotted in ``figures/curves.png``.
-      log_every: steps between training log points.
       steps_per_call: steps run per compiled call (``lax.scan`` over batches).
       echo: a name for the loss to print at every log point (classic logs).
     """
@@ -100,15 +154,13 @@ class Task:
     loss_fn: LossFn
     train_data: Mapping[str, np.ndarray]
     batch_size: int
-    steps: int
+    schedule: Schedule
     evaluate: Callable[[Params], dict[str, float]]
-    eval_every: int
     best: str
     mode: str
     report: Callable[[Params, Path], Report]
     model: SequenceModel | None = None
     curves: tuple[str, ...] = ("loss",)
-    log_every: int = 100
     steps_per_call: int = 1
     echo: str | None = None
 
@@ -125,6 +177,18 @@ class Task:
                 f"a run needs at least one step of at least one example, got {self.steps} "
                 f"steps of {self.batch_size}; raise the steps / epochs or the batch size"
             )
+
+    @property
+    def steps(self) -> int:
+        return self.schedule.steps
+
+    @property
+    def eval_every(self) -> int:
+        return self.schedule.eval_every
+
+    @property
+    def log_every(self) -> int:
+        return self.schedule.log_every
 
     @property
     def best_metric(self) -> str:

@@ -8,11 +8,12 @@ import jax
 import numpy as np
 import pytest
 
+import experiments
 from experiments import mnist_classifier, mnist_gen
-from rnn_jax import pretrained
 from rnn_jax.data import mnist
 from rnn_jax.models.sequence import SequenceModel
-from rnn_jax.training.experiment import TrainedRun
+from rnn_jax.training import loading, shipped
+from rnn_jax.training.loading import TrainedRun
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = ("mnist_classifier", "mnist_gen")
@@ -26,16 +27,15 @@ def toy_run() -> TrainedRun:
         params=model.init(jax.random.PRNGKey(0)),
         step=7,
         metrics={"val/mse": 0.5},
-        model=model,
         source="test",
     )
 
 
 def test_flatten_round_trip_keeps_dicts_lists_and_values():
     params = toy_run().params
-    flat = pretrained.flatten(params)
+    flat = shipped.flatten(params)
     assert "rnn/1/wh" in flat and "head/0/w" in flat
-    back = pretrained.unflatten(flat)
+    back = shipped.unflatten(flat)
     assert jax.tree.structure(back) == jax.tree.structure(params)
     for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(params)):
         np.testing.assert_array_equal(a, b)
@@ -43,54 +43,53 @@ def test_flatten_round_trip_keeps_dicts_lists_and_values():
 
 def test_export_load_round_trip_and_clear_errors(tmp_path):
     run = toy_run()
-    pretrained.export(run, "toy", {"test": {"mse": 0.25}}, folder=tmp_path)
+    shipped.export(run, "toy", {"test": {"mse": 0.25}}, folder=tmp_path)
     card = json.loads((tmp_path / "toy.json").read_text())
     assert card["test"] == {"mse": 0.25} and card["step"] == 7 and len(card["sha256"]) == 64
-    back = pretrained.load("toy", folder=tmp_path)
-    assert back.model == run.model and back.step == 7 and back.metrics == run.metrics
+    back = shipped.load("toy", folder=tmp_path)
+    assert back.config == run.config and back.step == 7 and back.metrics == run.metrics
     for a, b in zip(jax.tree.leaves(back.params), jax.tree.leaves(run.params)):
         np.testing.assert_array_equal(a, b)
     assert not list(tmp_path.glob("*.tmp"))
 
-    with pytest.raises(pretrained.PretrainedError, match=r"no pretrained model 'nope'.*\['toy'\]"):
-        pretrained.load("nope", folder=tmp_path)
+    with pytest.raises(shipped.PretrainedError, match=r"no pretrained model 'nope'.*\['toy'\]"):
+        shipped.load("nope", folder=tmp_path)
     weights = tmp_path / "toy.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF  # one flipped byte
     weights.write_bytes(bytes(data))
-    with pytest.raises(pretrained.PretrainedError, match="does not match the checksum"):
-        pretrained.load("toy", folder=tmp_path)
+    with pytest.raises(shipped.PretrainedError, match="does not match the checksum"):
+        shipped.load("toy", folder=tmp_path)
     weights.unlink()
-    with pytest.raises(pretrained.PretrainedError, match="is missing"):
-        pretrained.load("toy", folder=tmp_path)
+    with pytest.raises(shipped.PretrainedError, match="is missing"):
+        shipped.load("toy", folder=tmp_path)
 
 
 def test_mismatched_weights_are_a_clear_error(tmp_path):
     """A card whose config describes another model than its weights (e.g. an edited card)."""
     for suffix in (".json", ".safetensors"):
-        shutil.copy(pretrained.FOLDER / f"mnist_classifier{suffix}", tmp_path)
+        shutil.copy(shipped.FOLDER / f"mnist_classifier{suffix}", tmp_path)
     card = json.loads((tmp_path / "mnist_classifier.json").read_text())
     card["config"]["model"]["hidden"] = [64]
     (tmp_path / "mnist_classifier.json").write_text(json.dumps(card))
-    with pytest.raises(mnist_classifier.experiment.ParamsMismatchError, match="do not fit"):
-        mnist_classifier.Classifier(pretrained.load("mnist_classifier", folder=tmp_path))
+    with pytest.raises(loading.ParamsMismatchError, match="do not fit"):
+        mnist_classifier.EXPERIMENT.trained(shipped.load("mnist_classifier", folder=tmp_path))
 
 
 def test_a_truncated_card_is_a_clear_error(tmp_path):
-    text = (pretrained.FOLDER / "mnist_classifier.json").read_text()
+    text = (shipped.FOLDER / "mnist_classifier.json").read_text()
     (tmp_path / "mnist_classifier.json").write_text(text[: len(text) // 2])
-    with pytest.raises(pretrained.PretrainedError, match="is not valid JSON .*truncated"):
-        pretrained.load("mnist_classifier", folder=tmp_path)
+    with pytest.raises(shipped.PretrainedError, match="is not valid JSON .*truncated"):
+        shipped.load("mnist_classifier", folder=tmp_path)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_files_match_their_checksums_and_models(name):
-    card = pretrained.card(name)
+    card = shipped.card(name)
     assert card["experiment"] == name and "command" in card and "test" in card
-    size = (pretrained.FOLDER / f"{name}.safetensors").stat().st_size
+    size = (shipped.FOLDER / f"{name}.safetensors").stat().st_size
     assert size < 4_000_000  # a few MB: small enough to ship
-    loader = mnist_classifier.Classifier if name == "mnist_classifier" else mnist_gen.Generator
-    assert loader(pretrained.load(name)).step == card["step"]
+    assert experiments.pretrained(name).step == card["step"]
 
 
 @pytest.mark.slow
@@ -99,13 +98,11 @@ def test_shipped_models_reach_their_stated_test_figures(tfds_dir, monkeypatch, m
     data = mnist.load(str(mnist_dir), tfds_dir=str(tfds_dir))
     images, labels = data["test_images"], data["test_labels"]
 
-    clf = mnist_classifier.Classifier.pretrained()
+    clf = experiments.pretrained("mnist_classifier")
     accuracy = float(np.mean(clf.predict(images) == labels))
-    assert accuracy == pytest.approx(
-        pretrained.card("mnist_classifier")["test"]["accuracy"], abs=2e-4
-    )
+    assert accuracy == pytest.approx(shipped.card("mnist_classifier")["test"]["accuracy"], abs=2e-4)
 
-    gen = mnist_gen.Generator.pretrained()
-    completed = gen.complete(images[:, :14])
+    gen = experiments.pretrained("mnist_gen")
+    completed = gen.predict(images[:, :14])
     mse = mnist_gen.bottom_mse(completed, images)
-    assert mse == pytest.approx(pretrained.card("mnist_gen")["test"]["gen_mse"], rel=1e-3)
+    assert mse == pytest.approx(shipped.card("mnist_gen")["test"]["gen_mse"], rel=1e-3)
