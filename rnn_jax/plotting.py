@@ -1,4 +1,4 @@
-"""Figures (PNG) from a run's metrics and saved arrays; never imports training code."""
+"""Figures (PNG) from a run's metrics and saved arrays; imports nothing else of the package."""
 
 import textwrap
 from collections import defaultdict
@@ -11,8 +11,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rnn_jax.training.rundir import read_metrics  # noqa: E402
-
 
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
@@ -22,10 +20,11 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def plot_curves(run_dir: str | Path, names: Sequence[str], path: str | Path) -> Path:
-    """Learning curves: one panel per metric name, one line per split, against step."""
+def plot_curves(rows: Sequence[dict], names: Sequence[str], path: str | Path) -> Path:
+    """Learning curves from a run's metric rows (``{"step", "split", "name", "value"}``, as in
+    ``metrics.jsonl``): one panel per metric name, one line per split, against step."""
     series = defaultdict(lambda: ([], []))
-    for row in read_metrics(run_dir):
+    for row in rows:
         if row["name"] in names:
             xs, ys = series[(row["name"], row["split"])]
             xs.append(row["step"])

@@ -13,7 +13,7 @@ from rnn_jax.nn.conv import ConvEncoder
 def test_feature_map_shapes_follow_the_pools():
     enc = ConvEncoder(channels=(4, 6, 8), pools=((2, 2), (2, 2), (7, 1)))
     params = enc.init(jax.random.key(0))
-    out = enc.apply(params, jnp.ones((3, 28, 64, 1)))
+    out = jax.eval_shape(enc.apply, params, jnp.ones((3, 28, 64, 1)))
     assert out.shape == (3, 1, 16, 8) == (3, *enc.out_shape(28, 64))
     assert [p["w"].shape for p in params] == [(3, 3, 1, 4), (3, 3, 4, 6), (3, 3, 6, 8)]
 

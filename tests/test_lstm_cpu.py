@@ -108,6 +108,7 @@ def test_without_a_compiler_warns_and_keeps_xla_loops(monkeypatch, tmp_path):
         assert not lstm_cpu.available.__wrapped__()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("t, b, d, h", SHAPES)
 def test_kernel_under_vmap_equals_per_member_calls(kernel, t, b, d, h):
     """A member axis (a vmapped sweep) runs as one kernel call, with each member's own

@@ -13,7 +13,11 @@ from rnn_jax.typing import LSTMCarry
 
 @pytest.mark.parametrize(
     "lengths,steps_per_iteration",
-    [(None, 1), ((5, 0), 1), pytest.param((2, 4), 2, marks=pytest.mark.slow)],
+    [
+        pytest.param(None, 1, marks=pytest.mark.slow),
+        ((5, 0), 1),
+        pytest.param((2, 4), 2, marks=pytest.mark.slow),
+    ],
     ids=["full", "0", "2-4"],
 )
 def test_fused_values_and_grads_equal_autodiff(tiny, lengths, steps_per_iteration):

@@ -12,7 +12,9 @@ def test_figures_are_written(tmp_path):
         log.write(step, "train", {"loss": 1.0 / step, "accuracy": 0.1 * step})
     log.write(3, "val", {"loss": 0.5, "accuracy": 0.3})
     paths = [
-        plotting.plot_curves(tmp_path, ["loss", "accuracy"], tmp_path / "f" / "curves.png"),
+        plotting.plot_curves(
+            rundir.read_metrics(tmp_path), ["loss", "accuracy"], tmp_path / "f" / "curves.png"
+        ),
         plotting.plot_confusion(np.eye(3, dtype=int) * 5, tmp_path / "f" / "conf.png"),
         plotting.plot_line(
             [1, 2],

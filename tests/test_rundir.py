@@ -72,6 +72,7 @@ def test_metrics_log_rows_and_resume_truncation(tmp_path):
     assert [r["step"] for r in rundir.read_metrics(tmp_path)] == [10, 20, 20]
 
 
+@pytest.mark.slow
 def test_metrics_log_writes_tensorboard_events_readable_back(tmp_path):
     import tensorflow as tf  # a dependency already (TFDS); its reader is TensorBoard's format
 

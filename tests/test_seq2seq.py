@@ -15,7 +15,9 @@ def setup(attention, n=6):
     return dec, params, memory
 
 
-@pytest.mark.parametrize("attention", ["additive", "dot", None])
+@pytest.mark.parametrize(
+    "attention", [pytest.param("additive", marks=pytest.mark.slow), "dot", None]
+)
 def test_teacher_forcing_equals_the_step_in_a_loop(attention):
     dec, params, memory = setup(attention)
     mask = jnp.array([[True] * 6, [True] * 3 + [False] * 3])

@@ -48,6 +48,7 @@ def test_splits_never_share_digits():
     assert not seen["train"] & seen["val"] and not seen["train"] & seen["test"]
 
 
+@pytest.mark.slow
 def test_the_average_answers_a_clip_and_its_reversal_alike():
     """So on directions and the first digit it is right on at most one of the two."""
     config = tiny_config(test_clips=12)

@@ -347,7 +347,8 @@ def report(task: Task, folder: Path, params: Params, step: int, val: dict[str, f
     pretrained one): then there are no curves to draw.
     """
     if (folder / "metrics.jsonl").is_file():
-        plotting.plot_curves(folder, list(task.curves), folder / "figures" / "curves.png")
+        rows = rundir.read_metrics(folder)
+        plotting.plot_curves(rows, list(task.curves), folder / "figures" / "curves.png")
     out = task.report(params, folder)
     results = {"best_step": step, "val": val, **out.results}
     rundir.write_atomic(folder / "results.json", json.dumps(results, indent=2) + "\n")

@@ -17,7 +17,6 @@ import tyro
 
 from rnn_jax.data import mnist
 from rnn_jax.errors import ConfigError
-from rnn_jax.models.sequence import SequenceModel
 from rnn_jax.recurrent import cells
 from rnn_jax.training import checks
 from rnn_jax.training.optim import OptimConfig
@@ -141,8 +140,6 @@ class Task:
       best: the name in ``evaluate``'s metrics that picks the best checkpoint.
       mode: ``"max"`` or ``"min"``: whether larger ``best`` is better.
       report: ``(params, run_dir) -> Report``: test figures, plots, tables.
-      model: the :class:`SequenceModel` the params belong to, saved with the run
-        so any code can rebuild it (:func:`rnn_jax.training.experiment.load_run`).
       curves: metric names plotted in ``figures/curves.png``.
       steps_per_call: steps run per compiled call (``lax.scan`` over batches).
       echo: a name for the loss to print at every log point (classic logs).
@@ -159,7 +156,6 @@ class Task:
     best: str
     mode: str
     report: Callable[[Params, Path], Report]
-    model: SequenceModel | None = None
     curves: tuple[str, ...] = ("loss",)
     steps_per_call: int = 1
     echo: str | None = None
