@@ -35,7 +35,7 @@ from rnn_jax.evaluation import text_metrics as tm
 from rnn_jax.models import decode
 from rnn_jax.models.captioner import ATTENTIONS, Captioner
 from rnn_jax.training import batching, checks, experiment, task, train
-from rnn_jax.training.definition import Experiment, expect
+from rnn_jax.training.definition import Experiment, TrainedModel, expect
 
 NAME = "caption"
 
@@ -219,7 +219,7 @@ def summary(results: dict, figures: Path) -> str:
     return "\n".join([*lines, f"figures in {figures}"])
 
 
-def predict(trained, images: np.ndarray, beam: int = 0) -> list[str]:
+def predict(trained: TrainedModel, images: np.ndarray, beam: int = 0) -> list[str]:
     """Captions of scenes ``uint8 [N, 64, 64]``, greedy or by a beam of width ``beam``."""
     images = expect(images, (None, 64, 64), "images")
     return captions(trained.model, trained.params, images, beam)

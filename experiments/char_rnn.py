@@ -30,7 +30,7 @@ from rnn_jax.errors import ConfigError
 from rnn_jax.models import sample
 from rnn_jax.models.sequence import SequenceModel
 from rnn_jax.training import checks, experiment, task
-from rnn_jax.training.definition import Experiment
+from rnn_jax.training.definition import Experiment, TrainedModel
 
 NAME = "char_rnn"
 SENTENCE = (
@@ -209,7 +209,7 @@ def build_model(config: Config) -> CharModel:
     return CharModel(config, text.Vocab.from_text(load_text(config)))
 
 
-def predict(trained, prompt: str, length: int = 200, seed: int = 0) -> str:
+def predict(trained: TrainedModel, prompt: str, length: int = 200, seed: int = 0) -> str:
     """``length`` characters sampled after ``prompt`` at the run's ``--temperature``."""
     model, config = trained.model, trained.config
     ids = jnp.asarray(model.vocab.encode(prompt)[None])

@@ -33,7 +33,7 @@ from rnn_jax.evaluation import text_metrics as tm
 from rnn_jax.models.crnn import CRNN
 from rnn_jax.nn import ctc
 from rnn_jax.training import checks, experiment, task, train
-from rnn_jax.training.definition import Experiment, expect
+from rnn_jax.training.definition import Experiment, TrainedModel, expect
 
 NAME = "crnn"
 BLANK = 10  # CTC's blank after the ten digits
@@ -227,7 +227,7 @@ def summary(results: dict, figures: Path) -> str:
     return "\n".join([*lines, f"figures in {figures}"])
 
 
-def predict(trained, images: np.ndarray, beam: int = 0) -> list[list[int]]:
+def predict(trained: TrainedModel, images: np.ndarray, beam: int = 0) -> list[list[int]]:
     """The digits of each string image ``uint8 [N, H, W]``: greedy CTC decoding, or prefix
     beam search of width ``beam``."""
     d = trained.config.data

@@ -25,7 +25,7 @@ from rnn_jax import plotting
 from rnn_jax.data import mnist
 from rnn_jax.models.sequence import SequenceModel, count_params
 from rnn_jax.training import batching, checks, experiment, task, train
-from rnn_jax.training.definition import Experiment, expect
+from rnn_jax.training.definition import Experiment, TrainedModel, expect
 
 NAME = "mnist_classifier"
 
@@ -185,7 +185,7 @@ def make_task(config: Config, options: Options) -> task.Task:
     )
 
 
-def predict(trained, images: np.ndarray) -> np.ndarray:
+def predict(trained: TrainedModel, images: np.ndarray) -> np.ndarray:
     """The digit in each image ``uint8 [N, 28, 28]``: labels ``[N]``."""
     labels = labels_fn(trained.model)
     images = expect(images, (None, 28, 28), "images")

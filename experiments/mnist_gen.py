@@ -17,6 +17,7 @@ half, backpropagated through the generation), or ``both``. All 10k test bottom
 halves are generated and scored by per-pixel MSE next to four baselines.
 """
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -30,15 +31,14 @@ from rnn_jax import plotting
 from rnn_jax.data import mnist
 from rnn_jax.errors import ConfigError
 from rnn_jax.evaluation.baselines import completion_baselines
-from rnn_jax.models import sample
+from rnn_jax.models.completer import MODES, OBJECTIVES, OUTPUTS, RowCompleter
+from rnn_jax.models.made import RowMADE
 from rnn_jax.models.sequence import SequenceModel
-from rnn_jax.training import checks, experiment, task
-from rnn_jax.training.definition import Experiment, expect
+from rnn_jax.training import batching, checks, experiment, task
+from rnn_jax.training.definition import Experiment, TrainedModel, expect
 
 NAME = "mnist_gen"
 ROWS, GIVEN = 28, 14
-MODES = ("teacher", "window")
-OBJECTIVES = ("next_row", "rollout", "both")
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,14 @@ class ModelConfig:
     """Hidden units of each recurrent layer (the course: 128 then 256; quick version: 10 10)."""
     head: Annotated[tuple[int, ...], checks.count] = (100,)
     """Hidden widths of the relu MLP between the last RNN output and the 28 pixels."""
-    output: str = "sigmoid"
-    """Output activation for the pixels in [0, 1]: sigmoid, or linear (the course's)."""
+    output: Annotated[str, checks.one_of(*OUTPUTS)] = "sigmoid"
+    """Each next row: regressed through a sigmoid, or linear (the course's), or drawn from
+    a Bernoulli per pixel, autoregressive within the row (bernoulli: trained by its
+    negative log-likelihood; --train.objective does not apply)."""
+    context: Annotated[int, checks.count] = 128
+    """bernoulli: width of the row distribution's context (the head's output)."""
+    made_hidden: Annotated[int, checks.count] = 512
+    """bernoulli: masked hidden units of the row distribution."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ class TrainConfig(task.TrainConfig):
     """Images per step."""
     lr: float = 2e-3
     """Peak learning rate of Adam (the course: 5e-4, constant)."""
-    objective: str = "rollout"
+    objective: Annotated[str, checks.one_of(*OBJECTIVES)] = "rollout"
     """next_row (predict each next real row: the course's), rollout (the generated bottom
     half against the real one, backpropagated through the generation), or both (their sum)."""
     eval_every: Annotated[int, checks.count] = 500
@@ -73,7 +79,7 @@ class TrainConfig(task.TrainConfig):
 class Config(task.MnistConfig):
     """Train an LSTM that completes MNIST digits from their top 14 rows, row by row."""
 
-    mode: str = "teacher"
+    mode: Annotated[str, checks.one_of(*MODES)] = "teacher"
     """teacher (predict every next row, carry the state) or window (course: 14-row window)."""
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
@@ -87,79 +93,50 @@ class Options(experiment.ReportOptions):
     classifier: str | None = None
     """A mnist_classifier run directory, or 'pretrained': also report its accuracy on the
     completed images."""
+    temperature: Annotated[float, checks.positive] = 1.0
+    """bernoulli: the temperature of the sampled completions."""
 
 
-def take_windows(images: jax.Array, starts: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """The course's (window, next row) pairs: ``x = img[i : i+14]``, ``y = img[i+14]``.
+def build_completer(config: Config) -> RowCompleter:
+    m, bernoulli = config.model, config.model.output == "bernoulli"
+    if bernoulli and config.mode != "teacher":
+        raise ConfigError("--model.output bernoulli reads rows in --mode teacher only")
+    out = m.context if bernoulli else ROWS
+    net = SequenceModel(ROWS, out, cell=m.cell, hidden=tuple(m.hidden), head=m.head)
+    made = RowMADE(ROWS, m.context, m.made_hidden) if bernoulli else None
+    return RowCompleter(net, config.mode, config.train.objective, m.output, made, GIVEN)
 
-    ``images [B, 28, 28]``, ``starts [B]`` in ``0 .. 13``; returns ``x [B, 14, 28]``, ``y [B, 28]``.
-    """
-    take = jax.vmap(lambda img, i: jax.lax.dynamic_slice_in_dim(img, i, GIVEN + 1))
-    chunk = take(images, starts)
-    return chunk[:, :GIVEN], chunk[:, GIVEN]
+
+@functools.cache
+def make_fns(completer: RowCompleter):
+    """The loss, jitted completion (``how``, ``temperature`` static) and the jitted
+    log-likelihood of each next row (``bernoulli``)."""
+
+    def loss_fn(params, batch, key):
+        return completer.loss_fn(params, mnist.pixels(batch["image"]), key)
+
+    complete = jax.jit(completer.complete, static_argnames=("how", "temperature"))
+    rows_log_prob = jax.jit(completer.rows_log_prob) if completer.made else None
+    return loss_fn, complete, rows_log_prob
 
 
-class Completer:
-    """Model functions for one config: the loss and jitted generation of bottom halves."""
+def complete_all(completer, params, images, key=None, how="mean", t=1.0) -> np.ndarray:
+    """Completions of the top halves of many uint8 images, as floats ``[N, 28, 28]``."""
+    complete, chunks = make_fns(completer)[1], -(-len(images) // 1000)
+    keys = iter([None] * chunks if key is None else jax.random.split(key, chunks))
+    return batching.in_chunks(
+        lambda top: complete(params, mnist.pixels(top), next(keys), how=how, temperature=t),
+        images[:, :GIVEN],
+        1000,
+    )
 
-    def __init__(self, config: Config):
-        for name, value, known in (
-            ("--mode", config.mode, MODES),
-            ("--train.objective", config.train.objective, OBJECTIVES),
-            ("--model.output", config.model.output, ("sigmoid", "linear")),
-        ):
-            if value not in known:
-                raise ConfigError(f"unknown {name} {value!r}; choose one of {known}")
-        m = config.model
-        self.config = config
-        self.model = SequenceModel(ROWS, ROWS, cell=m.cell, hidden=tuple(m.hidden), head=m.head)
-        self.init = self.model.init
-        self.complete = jax.jit(self._complete)
 
-    def out(self, z: jax.Array, key: jax.Array | None = None) -> jax.Array:
-        return jax.nn.sigmoid(z) if self.config.model.output == "sigmoid" else z
-
-    def loss_fn(self, params, batch, key):
-        images = mnist.pixels(batch["image"])
-        objective, losses = self.config.train.objective, {}
-        if objective in ("next_row", "both"):
-            losses["next_row"] = self.next_row_loss(params, images, key)
-        if objective in ("rollout", "both"):
-            generated = self._complete(params, images[:, :GIVEN])
-            losses["rollout"] = jnp.mean((generated[:, GIVEN:] - images[:, GIVEN:]) ** 2)
-        return sum(losses.values()), losses if objective == "both" else {}
-
-    def next_row_loss(self, params, images, key):
-        """MSE of the next real row: every row given rows 1..t (teacher), or a random window's."""
-        if self.config.mode == "teacher":
-            xs, ys = images[:, :-1], images[:, 1:]
-            pred = self.out(self.model.apply_seq(params, xs))
-        else:
-            # One random window per image and step; over the run every window is drawn.
-            starts = jax.random.randint(key, (images.shape[0],), 0, ROWS - GIVEN)
-            xs, ys = take_windows(images, starts)
-            pred = self.out(self.model.apply_last(params, xs))
-        return jnp.mean((pred - ys) ** 2)
-
-    def _complete(self, params, top: jax.Array) -> jax.Array:
-        """Complete ``top [B, 14, 28]`` (floats in [0, 1]) to ``[B, 28, 28]`` (one scan)."""
-        steps = ROWS - top.shape[1]
-        if self.config.mode == "teacher":
-            carries, z = self.model.warm_up(params, top)
-            step = lambda c, row: self.model.step(params, c, row)  # noqa: E731
-            rows = sample.carry_forward(step, carries, z, steps, feedback=self.out)
-        else:
-            predict = lambda window: self.model.apply_last(params, window)  # noqa: E731
-            rows = sample.sliding_window(predict, top, steps, feedback=self.out)
-        return jnp.concatenate([top, jnp.clip(rows, 0.0, 1.0)], axis=1)
-
-    def complete_all(self, params, images: np.ndarray, batch: int = 1000) -> np.ndarray:
-        """Completions of the top halves of many uint8 images, as floats ``[N, 28, 28]``."""
-        tops = [
-            mnist.pixels(jnp.asarray(images[i : i + batch, :GIVEN]))
-            for i in range(0, len(images), batch)
-        ]
-        return np.concatenate([np.asarray(self.complete(params, t)) for t in tops])
+def bottom_nll(completer, params, images: np.ndarray) -> np.ndarray:
+    """``-log p(bottom half | top half)`` in nats per image ``[N]``: the rows after the given
+    ones, each given the real rows before it."""
+    rows_log_prob = make_fns(completer)[2]
+    lp = batching.in_chunks(lambda x: rows_log_prob(params, mnist.pixels(x)), images, 1000)
+    return -lp[:, GIVEN - 1 :].sum(1)
 
 
 def bottom_mse(generated: np.ndarray, images: np.ndarray) -> float:
@@ -169,14 +146,20 @@ def bottom_mse(generated: np.ndarray, images: np.ndarray) -> float:
 
 def make_task(config: Config, options: Options) -> task.Task:
     """Training on the top and bottom halves; validation and test by whole completions."""
-    completer = Completer(config)
+    completer = build_completer(config)
+    bernoulli = completer.made is not None
+    loss_fn = make_fns(completer)[0]
     data = config.digits(options.data_dir, config.train.val_size)
     val = data["val"]["image"][:1000]
 
     def report(params, run_dir: Path) -> task.Report:
         test, labels = data["test"]["image"], data["test"]["label"]
-        generated = completer.complete_all(params, test)
-        table = {"model": bottom_mse(generated, test)}
+        completions = {"model": complete_all(completer, params, test)}
+        if bernoulli:
+            key = jax.random.PRNGKey(config.seed + 1)
+            drawn = complete_all(completer, params, test, key, "sample", options.temperature)
+            completions = {"model (mean)": completions["model"], "model (sampled)": drawn}
+        table = {name: bottom_mse(done, test) for name, done in completions.items()}
         guesses = completion_baselines(
             mnist.pixels(data["train"]["image"]), mnist.pixels(test), GIVEN
         )
@@ -187,55 +170,73 @@ def make_task(config: Config, options: Options) -> task.Task:
         results = {"mode": config.mode, "test_bottom_mse": table, "n_test": len(test)}
         lines = [f"\nper-pixel MSE of the generated bottom half, {len(test)} test images:"]
         lines += [f"  {name:<40} {value:.4f}" for name, value in table.items()]
+        if bernoulli:
+            nll = {"model": float(bottom_nll(completer, params, test).mean())}
+            for name, bottom in guesses.items():  # a guess read as pixel probabilities
+                p = np.clip(bottom, 1e-6, 1 - 1e-6)
+                y = mnist.pixels(test[:, GIVEN:])
+                nll[name] = float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).sum((1, 2)).mean())
+            results["test_bottom_nll"] = nll
+            lines += ["nats of the bottom half given the top (summed over its 392 pixels):"]
+            lines += [f"  {name:<40} {value:.2f}" for name, value in nll.items()]
         if options.classifier:
-            predict = experiments.trained("mnist_classifier", options.classifier).predict
-            accuracy = {
-                "real images": float(np.mean(predict(test) == labels)),
-                "real top + generated bottom": float(np.mean(predict(generated) == labels)),
-            }
+            classify = experiments.trained("mnist_classifier", options.classifier).predict
+            accuracy = {"real images": float(np.mean(classify(test) == labels))}
+            for name, done in completions.items():
+                accuracy[f"top + {name}"] = float(np.mean(classify(done) == labels))
             results["classifier_accuracy"] = accuracy
             lines += [f"  classifier accuracy, {k:<27} {v:.4f}" for k, v in accuracy.items()]
         pick = [int(np.flatnonzero(labels == c)[0]) for c in range(10) if np.any(labels == c)]
-        figure = plotting.plot_completions(
-            mnist.pixels(test[pick]),
-            GIVEN,
-            generated[pick],
-            labels[pick],
-            run_dir / "figures" / "completions.png",
-        )
+        for name, done in completions.items():
+            figure = plotting.plot_completions(
+                mnist.pixels(test[pick]), GIVEN, done[pick], labels[pick],
+                run_dir / "figures" / ("samples.png" if "sampled" in name else "completions.png"),
+            )  # fmt: skip
         results["figure"] = str(figure)
-        return task.Report(
-            results, {"gen_mse": table["model"]}, "\n".join([*lines, f"figure: {figure}"])
-        )
+        best = {"nll": nll["model"]} if bernoulli else {"gen_mse": table["model"]}
+        return task.Report(results, best, "\n".join([*lines, f"figures in {figure.parent}"]))
+
+    def evaluate(params):
+        if bernoulli:
+            return {"nll": float(bottom_nll(completer, params, val).mean())}
+        return {"gen_mse": bottom_mse(complete_all(completer, params, val), val)}
 
     return task.Task(
         experiment=NAME,
         config=config,
-        init=completer.model.init,
-        loss_fn=completer.loss_fn,
+        init=completer.init,
+        loss_fn=loss_fn,
         train_data={"image": data["train"]["image"]},
         batch_size=config.train.batch_size,
         schedule=task.Schedule(config.train.steps, config.train.eval_every, log_every=100),
-        evaluate=lambda params: {"gen_mse": bottom_mse(completer.complete_all(params, val), val)},
-        best="gen_mse",
+        evaluate=evaluate,
+        best="nll" if bernoulli else "gen_mse",
         mode="min",
         report=report,
-        curves=("loss", "gen_mse"),
+        curves=("loss", "nll" if bernoulli else "gen_mse"),
     )
 
 
-def predict(trained, top: np.ndarray) -> np.ndarray:
+def predict(
+    trained: TrainedModel, top: np.ndarray, how: str = "mean", seed: int = 0, temperature=1.0
+) -> np.ndarray:
     """The images whose top halves are ``top [N, 14, 28]`` (in [0, 1], or uint8), completed
-    row by row: ``[N, 28, 28]`` in [0, 1]."""
+    row by row: ``[N, 28, 28]`` in [0, 1]; a ``bernoulli`` model draws them ``how``:
+    ``mean``, ``mode``, or ``sample`` (by ``seed`` and ``temperature``)."""
     top = expect(top, (None, GIVEN, ROWS), "top halves")
-    return np.asarray(trained.model.complete(trained.params, mnist.pixels(jnp.asarray(top))))
+    key = jax.random.PRNGKey(seed) if how == "sample" else None
+    complete = make_fns(trained.model)[1]
+    done = complete(
+        trained.params, mnist.pixels(jnp.asarray(top)), key, how=how, temperature=temperature
+    )
+    return np.asarray(done)
 
 
 EXPERIMENT = Experiment(
     name=NAME,
     config=Config,
     make_task=make_task,
-    build=Completer,
+    build=build_completer,
     predict=predict,
     options=Options,
     preflight=experiments.check_classifier,

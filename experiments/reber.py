@@ -34,7 +34,7 @@ from rnn_jax.data import reber
 from rnn_jax.evaluation import grammar
 from rnn_jax.models.sequence import SequenceModel, count_params
 from rnn_jax.training import batching, checks, experiment, task, train
-from rnn_jax.training.definition import Experiment
+from rnn_jax.training.definition import Experiment, TrainedModel
 
 NAME = "reber"
 TASKS = ("classify", "predict")
@@ -223,7 +223,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
     )
 
 
-def predict(trained, strings: list[str]) -> np.ndarray | list[list[str]]:
+def predict(trained: TrainedModel, strings: list[str]) -> np.ndarray | list[list[str]]:
     """``classify``: the probability that each string is grammatical ``[N]``; ``predict``:
     after each prefix of each string, the symbols the model takes for legal next."""
     if not strings or any(not s or set(s) - set(reber.SYMBOLS) for s in strings):

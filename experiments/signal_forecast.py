@@ -36,7 +36,7 @@ from rnn_jax.models import sample
 from rnn_jax.models.forecaster import Forecaster
 from rnn_jax.models.sequence import SequenceModel
 from rnn_jax.training import batching, checks, experiment, task, train
-from rnn_jax.training.definition import Experiment, expect
+from rnn_jax.training.definition import Experiment, TrainedModel, expect
 
 NAME = "signal_forecast"
 ARCHS = ("highway", "course")
@@ -226,7 +226,7 @@ def make_task(config: Config, options: Options) -> task.Task:
     )
 
 
-def predict(trained, windows: np.ndarray) -> np.ndarray:
+def predict(trained: TrainedModel, windows: np.ndarray) -> np.ndarray:
     """The next ``F`` samples ``[N, F]`` after each window ``[N, S, F]`` of the signal,
     z-scored by the run's training segment (its mean and std)."""
     d = trained.config.data

@@ -25,7 +25,7 @@ from rnn_jax import plotting
 from rnn_jax.models import sample
 from rnn_jax.models.sequence import SequenceModel
 from rnn_jax.training import checks, experiment, task, train
-from rnn_jax.training.definition import Experiment, expect
+from rnn_jax.training.definition import Experiment, TrainedModel, expect
 
 NAME = "timeseries"
 RESOLUTION = 0.1
@@ -184,7 +184,7 @@ def make_task(config: Config, options: experiment.RunOptions) -> task.Task:
     )
 
 
-def predict(trained, seed: np.ndarray, steps: int) -> np.ndarray:
+def predict(trained: TrainedModel, seed: np.ndarray, steps: int) -> np.ndarray:
     """``steps`` values generated after each sequence ``seed [N, T]`` (creative mode: each
     prediction fed back in): ``[N, steps]``."""
     seed = expect(seed, (None, None), "sequences")

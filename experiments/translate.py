@@ -33,7 +33,7 @@ from rnn_jax.models import decode
 from rnn_jax.models.sequence import count_params
 from rnn_jax.models.translator import KINDS, Translator
 from rnn_jax.training import batching, checks, experiment, task, train
-from rnn_jax.training.definition import Experiment
+from rnn_jax.training.definition import Experiment, TrainedModel
 
 NAME = "translate"
 IN_VOCAB = ("<pad>", *dates.ALPHABET)
@@ -234,7 +234,7 @@ def plot_alignments(translator: Translator, params, texts: list[str], path: Path
     return plotting.plot_alignments(panels, path)
 
 
-def predict(trained, texts: list[str]) -> list[str]:
+def predict(trained: TrainedModel, texts: list[str]) -> list[str]:
     """Each human-written date in ISO form (``"Monday 22nd of April 2019"`` -> ``"2019-04-22"``)."""
     chars = np.stack([encode_input(t) for t in texts])
     return translations(trained.model, trained.params, chars)

@@ -36,7 +36,7 @@ from rnn_jax.evaluation import clips
 from rnn_jax.models.clips import KINDS, ClipModel
 from rnn_jax.models.sequence import count_params
 from rnn_jax.training import checks, experiment, task, train
-from rnn_jax.training.definition import Experiment, expect
+from rnn_jax.training.definition import Experiment, TrainedModel, expect
 
 NAME = "video"
 
@@ -228,7 +228,7 @@ def read(model: ClipModel, params, frames: np.ndarray, lengths: np.ndarray) -> d
     }
 
 
-def predict(trained, frames: np.ndarray, lengths: np.ndarray | None = None) -> dict:
+def predict(trained: TrainedModel, frames: np.ndarray, lengths: np.ndarray | None = None) -> dict:
     """:func:`read` by a trained model (``lengths``: by default all the frames)."""
     size = trained.config.data.size
     frames = expect(frames, (None, None, size, size), "clips")

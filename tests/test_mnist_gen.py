@@ -1,10 +1,8 @@
-"""experiments.mnist_gen: data construction, rollouts, CLI, and a real-MNIST run (slow)."""
+"""experiments.mnist_gen: settings, CLI runs (regression and Bernoulli rows), loading."""
 
 import json
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -12,56 +10,16 @@ import experiments
 from experiments import mnist_gen as mg
 from rnn_jax.data import mnist
 from rnn_jax.errors import ConfigError
-from rnn_jax.training import shipped
+from rnn_jax.training import checks, shipped
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def small_completer(mode):
-    config = mg.Config(mode=mode, model=mg.ModelConfig(hidden=(6, 5), head=(7,)))
-    completer = mg.Completer(config)
-    params = completer.model.init(jax.random.PRNGKey(0))
-    return completer, params
-
-
-def test_windows_match_course_indexing():
-    images = jnp.arange(3 * 28 * 28, dtype=jnp.float32).reshape(3, 28, 28)
-    for i in range(14):
-        x, y = mg.take_windows(images, jnp.full((3,), i))
-        assert x.shape == (3, 14, 28) and y.shape == (3, 28)
-        np.testing.assert_array_equal(x, images[:, i : i + 14])
-        np.testing.assert_array_equal(y, images[:, i + 14])
-    x, y = mg.take_windows(images, jnp.array([0, 5, 13]))
-    np.testing.assert_array_equal(x[1], images[1, 5:19])
-    np.testing.assert_array_equal(y[2], images[2, 27])
-
-
-@pytest.mark.slow
-def test_teacher_model_is_causal():
-    """The prediction of row t+1 has zero gradient with respect to rows after t."""
-    completer, params = small_completer("teacher")
-    xs = jax.random.uniform(jax.random.key(1), (1, 27, 28))
-    t = 10
-    grad = jax.grad(lambda x: completer.model.apply_seq(params, x)[0, t].sum())(xs)
-    assert float(jnp.abs(grad[:, t + 1 :]).max()) == 0.0
-    assert float(jnp.abs(grad[:, : t + 1]).max()) > 0.0
-
-
-@pytest.mark.parametrize(
-    "mode", [pytest.param(m, marks=pytest.mark.slow) if m != "teacher" else m for m in mg.MODES]
-)
-def test_completions_keep_the_top_and_stay_in_range(mode):
-    completer, params = small_completer(mode)
-    top = jax.random.uniform(jax.random.key(2), (3, 14, 28))
-    got = completer.complete(params, top)
-    assert got.shape == (3, 28, 28)
-    assert float(got.min()) >= 0.0 and float(got.max()) <= 1.0
-    np.testing.assert_array_equal(got[:, :14], top)
-
-
-def test_bad_mode_is_a_clear_error():
-    with pytest.raises(ConfigError, match="unknown --mode 'sliding'"):
-        mg.Completer(mg.Config(mode="sliding"))
+def test_bad_settings_are_clear_errors():
+    with pytest.raises(ConfigError, match=r"--mode must be one of \('teacher', 'window'\)"):
+        checks.validate(mg.Config(mode="sliding"))
+    with pytest.raises(ConfigError, match="bernoulli reads rows in --mode teacher only"):
+        mg.build_completer(mg.Config(mode="window", model=mg.ModelConfig(output="bernoulli")))
 
 
 @pytest.mark.slow
@@ -152,3 +110,24 @@ def test_pretrained_generates_without_training(tmp_path, tfds_dir, run_cli, mnis
     accuracy = results["classifier_accuracy"]
     assert accuracy["real top + generated bottom"] > 0.9 and accuracy["real images"] > 0.99
     assert (tmp_path / "pre" / "figures" / "completions.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_tiny_bernoulli_run_reports_nats_and_samples_by_seed(tmp_path):
+    run = tmp_path / "bern"
+    mg.EXPERIMENT.main(
+        ["--synthetic", "300", "--train.val-size", "60", "--train.steps", "20",
+         "--train.eval-every", "10", "--model.hidden", "8", "--model.output", "bernoulli",
+         "--model.context", "8", "--model.made-hidden", "16", "--workdir", str(run)]
+    )  # fmt: skip
+    results = json.loads((run / "results.json").read_text())
+    nll = results["test_bottom_nll"]
+    assert set(nll) >= {"model", "(d) mean of 10 nearest"} and 0 < nll["model"] < 392 * 2
+    assert set(results["test_bottom_mse"]) >= {"model (mean)", "model (sampled)"}
+    assert results["val"]["val/nll"] > 0 and (run / "figures" / "samples.png").is_file()
+    gen = experiments.load(run)
+    top = mnist.synthetic(3, seed=1)[0][:, :14]
+    a, b = gen.predict(top, how="sample", seed=5), gen.predict(top, how="sample", seed=5)
+    np.testing.assert_array_equal(a, b)
+    assert set(np.unique(a[:, 14:])) <= {0.0, 1.0}
+    assert not np.array_equal(a, gen.predict(top, how="sample", seed=6))

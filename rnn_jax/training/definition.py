@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from rnn_jax.errors import ConfigError
@@ -91,7 +92,7 @@ class Experiment:
         model = self.build(config)
         like = jax.eval_shape(model.init, jax.random.PRNGKey(0))
         loading.check_params(run.params, like, run.source)
-        params = jax.tree.map(jax.numpy.asarray, run.params)
+        params = jax.tree.map(jnp.asarray, run.params)
         return TrainedModel(experiment=self, config=config, model=model, params=params, run=run)
 
     def main(self, args: list[str] | None = None) -> None:
