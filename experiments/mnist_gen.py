@@ -183,7 +183,8 @@ def make_task(config: Config, options: Options) -> task.Task:
             classify = experiments.trained("mnist_classifier", options.classifier).predict
             accuracy = {"real images": float(np.mean(classify(test) == labels))}
             for name, done in completions.items():
-                accuracy[f"top + {name}"] = float(np.mean(classify(done) == labels))
+                what = "generated bottom" if name == "model" else name
+                accuracy[f"real top + {what}"] = float(np.mean(classify(done) == labels))
             results["classifier_accuracy"] = accuracy
             lines += [f"  classifier accuracy, {k:<27} {v:.4f}" for k, v in accuracy.items()]
         pick = [int(np.flatnonzero(labels == c)[0]) for c in range(10) if np.any(labels == c)]
