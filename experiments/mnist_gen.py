@@ -8,13 +8,12 @@
     python -m experiments.mnist_gen --classifier RUN_DIR          # also: does the digit survive?
     python -m experiments.mnist_gen --help
 
-The model (2 LSTM layers of 128 and 256, Dense(100, relu), Dense(28)) generates
-in one of two ``--mode`` s: ``teacher`` carries the LSTM state forward and feeds each
-predicted row back in; ``window`` (the course's) re-reads a sliding window of 14
-rows for every new row. ``--train.objective``: ``next_row`` (the course's: the
-MSE of each next real row), ``rollout`` (default: the MSE of the generated bottom
-half, backpropagated through the generation), or ``both``. All 10k test bottom
-halves are generated and scored by per-pixel MSE next to four baselines.
+The model (2 LSTM layers of 128 and 256, Dense(100, relu), Dense(28);
+:class:`rnn_jax.models.completer.RowCompleter`) regresses each next row (``--train.objective``
+``rollout``, the default, or ``next_row``, the course's; ``--mode window`` re-reads 14
+rows for every new one), or with ``--model.output bernoulli`` gives it an exact-likelihood
+distribution, drawn pixel by pixel (``--binarize``: on binarized digits). All 10k test
+bottom halves are generated and scored (MSE; nats with Bernoulli rows) beside four baselines.
 """
 
 import functools
@@ -23,14 +22,13 @@ from pathlib import Path
 from typing import Annotated
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import experiments
 from rnn_jax import plotting
 from rnn_jax.data import mnist
 from rnn_jax.errors import ConfigError
-from rnn_jax.evaluation.baselines import completion_baselines
+from rnn_jax.evaluation.baselines import bernoulli_nats, completion_baselines
 from rnn_jax.models.completer import MODES, OBJECTIVES, OUTPUTS, RowCompleter
 from rnn_jax.models.made import RowMADE
 from rnn_jax.models.sequence import SequenceModel
@@ -83,6 +81,9 @@ class Config(task.MnistConfig):
     """teacher (predict every next row, carry the state) or window (course: 14-row window)."""
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    binarize: bool = False
+    """Binarized digits (each pixel on with its intensity's probability): drawn afresh at
+    every step for training, once by the seed for validation and test."""
 
 
 @dataclass(frozen=True)
@@ -108,35 +109,32 @@ def build_completer(config: Config) -> RowCompleter:
 
 
 @functools.cache
-def make_fns(completer: RowCompleter):
-    """The loss, jitted completion (``how``, ``temperature`` static) and the jitted
-    log-likelihood of each next row (``bernoulli``)."""
+def make_fns(completer: RowCompleter, binarize: bool = False):
+    """The loss (of images binarized afresh with ``binarize``); ``complete(params, images,
+    key=None, how="mean", t=1.0)``, the top halves of uint8 images completed ``[N, 28, 28]``;
+    and ``rows_nll(params, images)``, ``-log p(row | rows above)`` in nats ``[N, 28]``
+    (``bernoulli``: summed over the bottom rows, the bottom half's given the top)."""
 
     def loss_fn(params, batch, key):
-        return completer.loss_fn(params, mnist.pixels(batch["image"]), key)
+        images = mnist.pixels(batch["image"])
+        if binarize:
+            key, draw = jax.random.split(key)
+            images = jax.random.bernoulli(draw, images).astype(images.dtype)
+        return completer.loss_fn(params, images, key)
 
-    complete = jax.jit(completer.complete, static_argnames=("how", "temperature"))
+    chunk = jax.jit(completer.complete, static_argnames=("how", "temperature"))
     rows_log_prob = jax.jit(completer.rows_log_prob) if completer.made else None
-    return loss_fn, complete, rows_log_prob
 
+    def complete(params, images, key=None, how="mean", t=1.0) -> np.ndarray:
+        chunks = -(-len(images) // 1000)  # one key per chunk of 1000
+        keys = iter([None] * chunks if key is None else jax.random.split(key, chunks))
+        draw = lambda top: chunk(params, mnist.pixels(top), next(keys), how=how, temperature=t)  # noqa: E731
+        return batching.in_chunks(draw, images[:, :GIVEN], 1000)
 
-def complete_all(completer, params, images, key=None, how="mean", t=1.0) -> np.ndarray:
-    """Completions of the top halves of many uint8 images, as floats ``[N, 28, 28]``."""
-    complete, chunks = make_fns(completer)[1], -(-len(images) // 1000)
-    keys = iter([None] * chunks if key is None else jax.random.split(key, chunks))
-    return batching.in_chunks(
-        lambda top: complete(params, mnist.pixels(top), next(keys), how=how, temperature=t),
-        images[:, :GIVEN],
-        1000,
-    )
+    def rows_nll(params, images) -> np.ndarray:
+        return -batching.in_chunks(lambda x: rows_log_prob(params, mnist.pixels(x)), images, 1000)
 
-
-def bottom_nll(completer, params, images: np.ndarray) -> np.ndarray:
-    """``-log p(bottom half | top half)`` in nats per image ``[N]``: the rows after the given
-    ones, each given the real rows before it."""
-    rows_log_prob = make_fns(completer)[2]
-    lp = batching.in_chunks(lambda x: rows_log_prob(params, mnist.pixels(x)), images, 1000)
-    return -lp[:, GIVEN - 1 :].sum(1)
+    return loss_fn, complete, rows_nll
 
 
 def bottom_mse(generated: np.ndarray, images: np.ndarray) -> float:
@@ -148,16 +146,19 @@ def make_task(config: Config, options: Options) -> task.Task:
     """Training on the top and bottom halves; validation and test by whole completions."""
     completer = build_completer(config)
     bernoulli = completer.made is not None
-    loss_fn = make_fns(completer)[0]
+    loss_fn, complete, rows_nll = make_fns(completer, config.binarize)
     data = config.digits(options.data_dir, config.train.val_size)
+    if config.binarize:  # validation and test digits drawn once, by the seed
+        for i, split in enumerate(("val", "test")):
+            data[split]["image"] = mnist.binarize(data[split]["image"], config.seed * 7 + i)
     val = data["val"]["image"][:1000]
 
     def report(params, run_dir: Path) -> task.Report:
         test, labels = data["test"]["image"], data["test"]["label"]
-        completions = {"model": complete_all(completer, params, test)}
+        completions = {"model": complete(params, test)}
         if bernoulli:
             key = jax.random.PRNGKey(config.seed + 1)
-            drawn = complete_all(completer, params, test, key, "sample", options.temperature)
+            drawn = complete(params, test, key, "sample", options.temperature)
             completions = {"model (mean)": completions["model"], "model (sampled)": drawn}
         table = {name: bottom_mse(done, test) for name, done in completions.items()}
         guesses = completion_baselines(
@@ -171,14 +172,15 @@ def make_task(config: Config, options: Options) -> task.Task:
         lines = [f"\nper-pixel MSE of the generated bottom half, {len(test)} test images:"]
         lines += [f"  {name:<40} {value:.4f}" for name, value in table.items()]
         if bernoulli:
-            nll = {"model": float(bottom_nll(completer, params, test).mean())}
+            rows = rows_nll(params, test)
+            nll = {"model": float(rows[:, GIVEN:].sum(1).mean())}
+            results["test_image_nll"] = float(rows.sum(1).mean())
             for name, bottom in guesses.items():  # a guess read as pixel probabilities
-                p = np.clip(bottom, 1e-6, 1 - 1e-6)
-                y = mnist.pixels(test[:, GIVEN:])
-                nll[name] = float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).sum((1, 2)).mean())
+                nll[name] = float(bernoulli_nats(bottom, mnist.pixels(test[:, GIVEN:])).mean())
             results["test_bottom_nll"] = nll
             lines += ["nats of the bottom half given the top (summed over its 392 pixels):"]
             lines += [f"  {name:<40} {value:.2f}" for name, value in nll.items()]
+            lines += [f"nats of the whole image (all 784 pixels): {results['test_image_nll']:.2f}"]
         if options.classifier:
             classify = experiments.trained("mnist_classifier", options.classifier).predict
             accuracy = {"real images": float(np.mean(classify(test) == labels))}
@@ -199,8 +201,8 @@ def make_task(config: Config, options: Options) -> task.Task:
 
     def evaluate(params):
         if bernoulli:
-            return {"nll": float(bottom_nll(completer, params, val).mean())}
-        return {"gen_mse": bottom_mse(complete_all(completer, params, val), val)}
+            return {"nll": float(rows_nll(params, val)[:, GIVEN:].sum(1).mean())}
+        return {"gen_mse": bottom_mse(complete(params, val), val)}
 
     return task.Task(
         experiment=NAME,
@@ -226,11 +228,7 @@ def predict(
     ``mean``, ``mode``, or ``sample`` (by ``seed`` and ``temperature``)."""
     top = expect(top, (None, GIVEN, ROWS), "top halves")
     key = jax.random.PRNGKey(seed) if how == "sample" else None
-    complete = make_fns(trained.model)[1]
-    done = complete(
-        trained.params, mnist.pixels(jnp.asarray(top)), key, how=how, temperature=temperature
-    )
-    return np.asarray(done)
+    return make_fns(trained.model)[1](trained.params, top, key, how, temperature)
 
 
 EXPERIMENT = Experiment(

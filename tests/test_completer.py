@@ -63,8 +63,17 @@ def test_bernoulli_rows_are_drawn_and_scored_exactly():
     np.testing.assert_array_equal(drawn, again)  # fixed by the key
     # The log-likelihood of each drawn row given the rows before it is the row model's.
     lp = completer.rows_log_prob(params, drawn)
-    context = completer.net.apply_seq(params, drawn[:, :-1])
-    want = completer.made.log_prob(params["made"], context, drawn[:, 1:])
+    context = completer.net.apply_seq(params, completer.after_blank(drawn[:, :-1]))
+    want = completer.made.log_prob(params["made"], context, drawn)
     np.testing.assert_allclose(lp, want, rtol=1e-6)
+    assert lp.shape == (2, 28)  # every row, the first one after a blank row too
+    # A row's log-likelihood does not depend on the rows below it.
+    changed = drawn.at[:, 20:].set(1.0 - drawn[:, 20:])
+    np.testing.assert_allclose(
+        completer.rows_log_prob(params, changed)[:, :20], lp[:, :20], rtol=1e-6
+    )
+    # The whole image drawn from nothing.
+    image = completer.complete(params, top[:, :0], jax.random.PRNGKey(5), how="sample")
+    assert image.shape == (2, 28, 28)
     loss, _ = completer.loss_fn(params, drawn, jax.random.PRNGKey(0))
     np.testing.assert_allclose(loss, -np.mean(lp) / 28, rtol=1e-6)

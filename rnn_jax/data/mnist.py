@@ -153,6 +153,13 @@ def pixels(images):
     return images.astype(np.float32)
 
 
+def binarize(images: np.ndarray, seed: int) -> np.ndarray:
+    """uint8 images with each pixel on (255) with its intensity's probability, off (0)
+    otherwise: stochastic binarization, fixed by ``seed``."""
+    draw = np.random.default_rng(seed).random(images.shape, np.float32)
+    return np.where(draw < images / np.float32(255.0), 255, 0).astype(np.uint8)
+
+
 def split_validation(
     images: np.ndarray, labels: np.ndarray, val_size: int, seed: int
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:

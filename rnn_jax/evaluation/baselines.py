@@ -50,6 +50,15 @@ def completion_baselines(
     }
 
 
+def bernoulli_nats(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``-log p(targets)`` in nats per example ``[N]`` when ``probs`` (a guess, clipped to
+    [1e-6, 1 - 1e-6]) are read as independent Bernoulli pixels: the summed binary
+    cross-entropy over each example's other axes (targets in [0, 1])."""
+    p = np.clip(probs, 1e-6, 1 - 1e-6)
+    bce = -(targets * np.log(p) + (1 - targets) * np.log(1 - p))
+    return bce.reshape(len(bce), -1).sum(1)
+
+
 # --- forecasting ----------------------------------------------------------------
 
 

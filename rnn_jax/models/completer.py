@@ -62,10 +62,19 @@ class RowCompleter:
         return jax.nn.sigmoid(z) if self.output == "sigmoid" else z
 
     def rows_log_prob(self, params: Params, images: jax.Array) -> jax.Array:
-        """``log p(row_t | rows before it)`` in nats, ``[B, H - 1]`` for rows ``1 .. H-1`` of
-        ``images [B, H, W]`` (``bernoulli``; teacher-forced: every row at once)."""
-        context = self.net.apply_seq(params, images[:, :-1])
-        return self.made.log_prob(params["made"], context, images[:, 1:])
+        """``log p(row_t | rows before it)`` in nats, ``[B, H]`` for every row of ``images
+        [B, H, W]`` (``bernoulli``; teacher-forced: every row at once). The network reads a
+        blank row first, so the first row has its distribution too and the rows' sum is
+        the whole image's log-likelihood."""
+        context = self.net.apply_seq(params, self.after_blank(images[:, :-1]))
+        return self.made.log_prob(params["made"], context, images)
+
+    @staticmethod
+    def after_blank(rows: jax.Array) -> jax.Array:
+        """``rows [B, T, W]`` after a blank row: ``[B, T + 1, W]``, what a Bernoulli model
+        reads (its start symbol)."""
+        blank = jnp.zeros((rows.shape[0], 1, rows.shape[2]), rows.dtype)
+        return jnp.concatenate([blank, rows], axis=1)
 
     def loss_fn(self, params: Params, images: jax.Array, key: PRNGKey) -> tuple[jax.Array, dict]:
         """The training loss of ``images [B, H, W]`` in [0, 1]: the negative log-likelihood
@@ -104,7 +113,8 @@ class RowCompleter:
     ) -> jax.Array:
         """``top [B, given, W]`` (in [0, 1]) completed to ``[B, rows, W]`` in one scan. With
         ``bernoulli``, each row is drawn pixel by pixel (``how``: ``sample`` with ``key``
-        and ``temperature``, ``mean`` or ``mode``; :meth:`RowMADE.sample`)."""
+        and ``temperature``, ``mean`` or ``mode``; :meth:`RowMADE.sample`), and ``top`` may
+        have no rows: the whole image is drawn."""
         steps = rows - top.shape[1]
         if self.made is not None:
             made = params["made"]
@@ -112,7 +122,7 @@ class RowCompleter:
             def feedback(context, k):
                 return self.made.sample(made, context, k, how=how, temperature=temperature)
 
-            carries, z = self.net.warm_up(params, top)
+            carries, z = self.net.warm_up(params, self.after_blank(top))
             step = lambda c, row: self.net.step(params, c, row)  # noqa: E731
             drawn = sample.carry_forward(step, carries, z, steps, feedback=feedback, key=key)
             return jnp.concatenate([top, drawn], axis=1)
