@@ -122,9 +122,9 @@ def make_fns(model: SequenceModel, shift: int = 0):
 
 
 @functools.cache
-def labels_fn(model: SequenceModel):
-    """Jitted ``(params, uint8 images [N, 28, 28]) -> labels [N]``."""
-    return jax.jit(lambda params, x: jnp.argmax(model.apply_last(params, mnist.pixels(x)), -1))
+def logits_fn(model: SequenceModel):
+    """Jitted ``(params, images [N, 28, 28]) -> logits [N, 10]``."""
+    return jax.jit(lambda params, x: model.apply_last(params, mnist.pixels(x)))
 
 
 def make_task(config: Config, options: Options) -> task.Task:
@@ -185,11 +185,12 @@ def make_task(config: Config, options: Options) -> task.Task:
     )
 
 
-def predict(trained: TrainedModel, images: np.ndarray) -> np.ndarray:
-    """The digit in each image ``uint8 [N, 28, 28]``: labels ``[N]``."""
-    labels = labels_fn(trained.model)
-    images = expect(images, (None, 28, 28), "images")
-    return batching.in_chunks(lambda x: labels(trained.params, x), images, 1000)
+def predict(trained: TrainedModel, images: np.ndarray, probs: bool = False) -> np.ndarray:
+    """The digit in each image ``[N, 28, 28]`` (uint8, or floats in [0, 1]): labels ``[N]``,
+    or with ``probs`` each digit's probability ``[N, 10]``."""
+    fn, images = logits_fn(trained.model), expect(images, (None, 28, 28), "images")
+    logits = batching.in_chunks(lambda x: fn(trained.params, x), images, 1000)
+    return np.asarray(jax.nn.softmax(logits, -1)) if probs else logits.argmax(-1)
 
 
 EXPERIMENT = Experiment(

@@ -6,14 +6,16 @@
     python -m experiments.mnist_gen --mode window                 # the course's sliding window
     python -m experiments.mnist_gen --from RUN_DIR --generate     # reuse a trained run
     python -m experiments.mnist_gen --classifier RUN_DIR          # also: does the digit survive?
+    python -m experiments.mnist_gen --model.output bernoulli      # rows with a likelihood (nats)
     python -m experiments.mnist_gen --help
 
 The model (2 LSTM layers of 128 and 256, Dense(100, relu), Dense(28);
-:class:`rnn_jax.models.completer.RowCompleter`) regresses each next row (``--train.objective``
-``rollout``, the default, or ``next_row``, the course's; ``--mode window`` re-reads 14
-rows for every new one), or with ``--model.output bernoulli`` gives it an exact-likelihood
-distribution, drawn pixel by pixel (``--binarize``: on binarized digits). All 10k test
-bottom halves are generated and scored (MSE; nats with Bernoulli rows) beside four baselines.
+:class:`rnn_jax.models.completer.RowCompleter`) regresses each next row, trained on
+its own rollouts (``--train.objective rollout``, the default) or on the real rows
+(``next_row``, the course's; ``--mode window`` re-reads 14 rows for every new one),
+or with ``--model.output bernoulli`` gives each row an exact-likelihood distribution
+drawn pixel by pixel (``--binarize``: on binarized digits). All 10k test bottom
+halves are generated and scored (MSE; nats with Bernoulli rows) beside four baselines.
 """
 
 import functools
@@ -28,7 +30,8 @@ import experiments
 from rnn_jax import plotting
 from rnn_jax.data import mnist
 from rnn_jax.errors import ConfigError
-from rnn_jax.evaluation.baselines import bernoulli_nats, completion_baselines
+from rnn_jax.evaluation import completion
+from rnn_jax.evaluation.baselines import completion_baselines
 from rnn_jax.models.completer import MODES, OBJECTIVES, OUTPUTS, RowCompleter
 from rnn_jax.models.made import RowMADE
 from rnn_jax.models.sequence import SequenceModel
@@ -137,11 +140,6 @@ def make_fns(completer: RowCompleter, binarize: bool = False):
     return loss_fn, complete, rows_nll
 
 
-def bottom_mse(generated: np.ndarray, images: np.ndarray) -> float:
-    """Per-pixel MSE of the bottom halves (generated floats vs. real uint8 images)."""
-    return float(np.mean((generated[:, GIVEN:] - mnist.pixels(images[:, GIVEN:])) ** 2))
-
-
 def make_task(config: Config, options: Options) -> task.Task:
     """Training on the top and bottom halves; validation and test by whole completions."""
     completer = build_completer(config)
@@ -160,23 +158,18 @@ def make_task(config: Config, options: Options) -> task.Task:
             key = jax.random.PRNGKey(config.seed + 1)
             drawn = complete(params, test, key, "sample", options.temperature)
             completions = {"model (mean)": completions["model"], "model (sampled)": drawn}
-        table = {name: bottom_mse(done, test) for name, done in completions.items()}
-        guesses = completion_baselines(
-            mnist.pixels(data["train"]["image"]), mnist.pixels(test), GIVEN
-        )
-        for name, bottom in guesses.items():
-            table[name] = bottom_mse(
-                np.concatenate([mnist.pixels(test[:, :GIVEN]), bottom], 1), test
-            )
+        train_images, real = mnist.pixels(data["train"]["image"]), mnist.pixels(test)
+        table = {n: completion.bottom_mse(done, real, GIVEN) for n, done in completions.items()}
+        guesses = completion_baselines(train_images, real, GIVEN)
+        guessed_mse, guessed_nats = completion.baseline_scores(guesses, real, GIVEN)
+        table.update(guessed_mse)
         results = {"mode": config.mode, "test_bottom_mse": table, "n_test": len(test)}
         lines = [f"\nper-pixel MSE of the generated bottom half, {len(test)} test images:"]
         lines += [f"  {name:<40} {value:.4f}" for name, value in table.items()]
         if bernoulli:
             rows = rows_nll(params, test)
-            nll = {"model": float(rows[:, GIVEN:].sum(1).mean())}
+            nll = {"model": float(rows[:, GIVEN:].sum(1).mean()), **guessed_nats}
             results["test_image_nll"] = float(rows.sum(1).mean())
-            for name, bottom in guesses.items():  # a guess read as pixel probabilities
-                nll[name] = float(bernoulli_nats(bottom, mnist.pixels(test[:, GIVEN:])).mean())
             results["test_bottom_nll"] = nll
             lines += ["nats of the bottom half given the top (summed over its 392 pixels):"]
             lines += [f"  {name:<40} {value:.2f}" for name, value in nll.items()]
@@ -184,6 +177,16 @@ def make_task(config: Config, options: Options) -> task.Task:
         if options.classifier:
             classify = experiments.trained("mnist_classifier", options.classifier).predict
             accuracy = {"real images": float(np.mean(classify(test) == labels))}
+            if bernoulli:  # the tops the classifier is least sure of: how samples split
+                top_probs = classify(np.where(np.arange(ROWS)[:, None] < GIVEN, test, 0), True)
+                key = jax.random.PRNGKey(config.seed + 2)
+                draw = lambda x: complete(params, x, key, "sample", options.temperature)  # noqa: E731
+                splits, grid = completion.ambiguous_splits(top_probs, draw, classify, test, labels)
+                results["ambiguous_tops"] = splits
+                mean = completions["model (mean)"][[r["index"] for r in splits]]
+                shown = np.concatenate([mean[:, None], grid[:, :8]], 1).reshape(-1, ROWS, ROWS)
+                titles = [f"reads {d}" for d in classify(shown)]  # each row: mean, 8 samples
+                plotting.plot_images(shown, titles, run_dir / "figures" / "ambiguous.png", cols=9)
             for name, done in completions.items():
                 what = "generated bottom" if name == "model" else name
                 accuracy[f"real top + {what}"] = float(np.mean(classify(done) == labels))
@@ -202,7 +205,7 @@ def make_task(config: Config, options: Options) -> task.Task:
     def evaluate(params):
         if bernoulli:
             return {"nll": float(rows_nll(params, val)[:, GIVEN:].sum(1).mean())}
-        return {"gen_mse": bottom_mse(complete(params, val), val)}
+        return {"gen_mse": completion.bottom_mse(complete(params, val), mnist.pixels(val), GIVEN)}
 
     return task.Task(
         experiment=NAME,

@@ -118,13 +118,17 @@ def test_tiny_bernoulli_run_reports_nats_and_samples_by_seed(tmp_path):
     mg.EXPERIMENT.main(
         ["--synthetic", "300", "--train.val-size", "60", "--train.steps", "20",
          "--train.eval-every", "10", "--model.hidden", "8", "--model.output", "bernoulli",
-         "--model.context", "8", "--model.made-hidden", "16", "--workdir", str(run)]
+         "--model.context", "8", "--model.made-hidden", "16", "--classifier", "pretrained",
+         "--workdir", str(run)]
     )  # fmt: skip
     results = json.loads((run / "results.json").read_text())
     nll = results["test_bottom_nll"]
     assert set(nll) >= {"model", "(d) mean of 10 nearest"} and 0 < nll["model"] < 392 * 2
     assert set(results["test_bottom_mse"]) >= {"model (mean)", "model (sampled)"}
     assert results["val"]["val/nll"] > 0 and (run / "figures" / "samples.png").is_file()
+    assert 0 < results["test_image_nll"] and len(results["ambiguous_tops"]) == 8
+    assert sum(results["ambiguous_tops"][0]["samples_read_as"].values()) == 16
+    assert (run / "figures" / "ambiguous.png").stat().st_size > 1000
     gen = experiments.load(run)
     top = mnist.synthetic(3, seed=1)[0][:, :14]
     a, b = gen.predict(top, how="sample", seed=5), gen.predict(top, how="sample", seed=5)

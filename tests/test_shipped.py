@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import experiments
-from experiments import mnist_classifier, mnist_gen
+from experiments import mnist_classifier
 from rnn_jax.data import mnist
+from rnn_jax.evaluation import completion
 from rnn_jax.models.sequence import SequenceModel
 from rnn_jax.training import loading, shipped
 from rnn_jax.training.loading import TrainedRun
@@ -104,5 +105,14 @@ def test_shipped_models_reach_their_stated_test_figures(tfds_dir, monkeypatch, m
 
     gen = experiments.pretrained("mnist_gen")
     completed = gen.predict(images[:, :14])
-    mse = mnist_gen.bottom_mse(completed, images)
+    mse = completion.bottom_mse(completed, mnist.pixels(images), 14)
     assert mse == pytest.approx(shipped.card("mnist_gen")["test"]["gen_mse"], rel=1e-3)
+
+
+def test_the_shipped_classifier_gives_labels_or_probabilities():
+    clf = experiments.pretrained("mnist_classifier")
+    images = mnist.synthetic(5, seed=0)[0]
+    probs = clf.predict(images, probs=True)
+    assert probs.shape == (5, 10)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(clf.predict(images), probs.argmax(1))
