@@ -109,10 +109,8 @@ def make_clips(config: Config, data_dir: str | None) -> dict[str, moving.Clips]:
     d = config.data
     shape = dict(frames=tuple(d.frames), size=d.size, digit=d.digit, speed=tuple(d.speed))
     moving.check(digits=(1, 2), **shape)  # before MNIST is read
-    make, pools = (
-        functools.partial(moving.moving_digits, **shape),
-        config.digits(data_dir, d.val_digits),
-    )
+    pools = config.digits(data_dir, d.val_digits)
+    make = functools.partial(moving.moving_digits, **shape)
     counts = {"train": d.train_clips, "val": d.val_clips, "test": d.test_clips}
     return scenes.per_split(make, pools, counts, config.seed)
 
