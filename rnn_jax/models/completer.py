@@ -116,21 +116,20 @@ class RowCompleter:
         and ``temperature``, ``mean`` or ``mode``; :meth:`RowMADE.sample`), and ``top`` may
         have no rows: the whole image is drawn."""
         steps = rows - top.shape[1]
-        if self.made is not None:
-            made = params["made"]
-
-            def feedback(context, k):
-                return self.made.sample(made, context, k, how=how, temperature=temperature)
-
-            carries, z = self.net.warm_up(params, self.after_blank(top))
-            step = lambda c, row: self.net.step(params, c, row)  # noqa: E731
-            drawn = sample.carry_forward(step, carries, z, steps, feedback=feedback, key=key)
-            return jnp.concatenate([top, drawn], axis=1)
-        if self.mode == "teacher":
-            carries, z = self.net.warm_up(params, top)
-            step = lambda c, row: self.net.step(params, c, row)  # noqa: E731
-            drawn = sample.carry_forward(step, carries, z, steps, feedback=self.out)
-        else:
+        if self.mode == "window":
             predict = lambda window: self.net.apply_last(params, window)  # noqa: E731
             drawn = sample.sliding_window(predict, top, steps, feedback=self.out)
-        return jnp.concatenate([top, jnp.clip(drawn, 0.0, 1.0)], axis=1)
+            return jnp.concatenate([top, jnp.clip(drawn, 0.0, 1.0)], axis=1)
+        feedback, read = self.out, top  # regression: each row fed back as regressed
+        if self.made is not None:  # Bernoulli: each row drawn, after a blank start row
+
+            def feedback(context, k):
+                return self.made.sample(
+                    params["made"], context, k, how=how, temperature=temperature
+                )
+
+            read = self.after_blank(top)
+        carries, z = self.net.warm_up(params, read)
+        step = lambda c, row: self.net.step(params, c, row)  # noqa: E731
+        drawn = sample.carry_forward(step, carries, z, steps, feedback=feedback, key=key)
+        return jnp.concatenate([top, drawn if self.made else jnp.clip(drawn, 0.0, 1.0)], axis=1)
