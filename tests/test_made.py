@@ -58,3 +58,14 @@ def test_sampling_is_fixed_by_the_key_and_mean_and_mode_need_none(made):
     np.testing.assert_array_equal(mode, model.sample(params, context, how="mode"))
     with pytest.raises(ValueError, match="needs a key"):
         model.sample(params, context)
+
+
+def test_known_pixels_are_taken_not_drawn_and_later_pixels_read_them(made):
+    model, params, context = made
+    values = jnp.asarray([[0.0, 1.0, 0.0, 0.3, 0.0]] * 2)
+    given = jnp.asarray([[False, True, False, True, False]] * 2)
+    x = model.sample(params, context, jax.random.PRNGKey(2), known=(values, given))
+    np.testing.assert_array_equal(np.asarray(x)[:, [1, 3]], np.asarray(values)[:, [1, 3]])
+    mean = model.sample(params, context, how="mean", known=(values, given))
+    logits = model.logits(params, context, mean)  # one pass over the filled-in row
+    np.testing.assert_allclose(jax.nn.sigmoid(logits)[:, [0, 2, 4]], mean[:, [0, 2, 4]], atol=1e-6)

@@ -65,10 +65,13 @@ class RowMADE:
         logits = dense.linear_apply(masked(params["out"], out), h)
         return logits + dense.linear_apply(params["direct"], context)
 
+    def pixel_log_probs(self, params: Params, context: jax.Array, x: jax.Array) -> jax.Array:
+        """``log p(x_d | context, x_<d)`` in nats for each pixel: ``[..., D]``."""
+        return -optax.sigmoid_binary_cross_entropy(self.logits(params, context, x), x)
+
     def log_prob(self, params: Params, context: jax.Array, x: jax.Array) -> jax.Array:
         """``log p(x | context)`` in nats, summed over the row's pixels: ``[...]``."""
-        logits = self.logits(params, context, x)
-        return -jnp.sum(optax.sigmoid_binary_cross_entropy(logits, x), axis=-1)
+        return jnp.sum(self.pixel_log_probs(params, context, x), axis=-1)
 
     def sample(
         self,
@@ -78,10 +81,13 @@ class RowMADE:
         *,
         how: str = "sample",
         temperature: float = 1.0,
+        known: tuple[jax.Array, jax.Array] | None = None,
     ) -> jax.Array:
         """A row ``[..., D]`` drawn pixel by pixel (one ``lax.scan`` of ``D`` steps):
         ``sample`` draws each pixel from its Bernoulli (logits / ``temperature``; needs a
-        key), ``mean`` takes its probability, ``mode`` the likelier value."""
+        key), ``mean`` takes its probability, ``mode`` the likelier value. ``known`` =
+        ``(values, given)``, both ``[..., D]``: the pixels where ``given`` is set are not
+        drawn but take their values (what the pixels after them read)."""
         if how not in SAMPLINGS:
             raise ValueError(f"how must be one of {SAMPLINGS}, got {how!r}")
         if how == "sample" and key is None:
@@ -98,6 +104,8 @@ class RowMADE:
                 value = jax.nn.sigmoid(logit)
             else:
                 value = (logit > 0).astype(x.dtype)
+            if known is not None:
+                value = jnp.where(known[1][..., d], known[0][..., d], value)
             return x.at[..., d].set(value), None
 
         x, _ = jax.lax.scan(pixel, x0, (jnp.arange(self.width), keys))
