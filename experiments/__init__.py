@@ -40,9 +40,10 @@ def load(run_dir: str | Path, which: str = "best") -> TrainedModel:
     return find(rundir.experiment_of(run_dir)).load(run_dir, which)
 
 
-def pretrained(name: str) -> TrainedModel:
-    """The model of experiment ``name`` shipped with the package."""
-    return find(name).pretrained()
+def pretrained(name: str, variant: str | None = None) -> TrainedModel:
+    """The model of experiment ``name`` shipped with the package (or its ``variant``, e.g.
+    ``pretrained("mnist_gen", "bernoulli")``)."""
+    return find(name).pretrained(variant)
 
 
 def trained(name: str, source: str) -> TrainedModel:

@@ -50,6 +50,15 @@ def completion_baselines(
     }
 
 
+def masked_neighbours(
+    train_nhw: np.ndarray, test_nhw: np.ndarray, given: np.ndarray, k: int = 10
+) -> np.ndarray:
+    """Each test image guessed as the mean of the ``k`` training images nearest to it on
+    the pixels ``given [H, W]`` marks (one mask for all; floats): ``[N, H, W]``."""
+    nn = knn_indices(train_nhw[:, given], test_nhw[:, given], k)
+    return train_nhw[nn].mean(1)
+
+
 def bernoulli_nats(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """``-log p(targets)`` in nats per example ``[N]`` when ``probs`` (a guess, clipped to
     [1e-6, 1 - 1e-6]) are read as independent Bernoulli pixels: the summed binary

@@ -34,6 +34,10 @@ class Experiment:
         of ``config`` trains: what :meth:`load` checks saved parameters against.
       predict: ``(trained, inputs, **options) -> outputs``: what a trained model does for a
         user (:meth:`TrainedModel.predict`), with the inputs checked.
+      sample: ``(trained, inputs, n=1, temperature=1.0, seed=0, ...) -> draws``, ``n`` per
+        input, where the model is a distribution (:meth:`TrainedModel.sample`).
+      log_prob: ``(trained, images, given=mask) -> nats [N]``: the log-likelihood of the
+        pixels not given, where the model has one (:meth:`TrainedModel.log_prob`).
       options: how to run (paths, resume, ``--from``): ``RunOptions`` or a subclass.
       preflight: ``(config, options) -> None``, raising a ``UserError`` for what would
         fail only after training (e.g. a missing ``--classifier`` file).
@@ -44,6 +48,8 @@ class Experiment:
     make_task: Callable[[Any, Any], Task]
     build: Callable[[Any], Any]
     predict: Callable[..., Any]
+    sample: Callable[..., Any] | None = None
+    log_prob: Callable[..., Any] | None = None
     options: type = experiment.RunOptions
     preflight: Callable[[Any, Any], None] | None = None
 
@@ -60,7 +66,7 @@ class Experiment:
         if getattr(options, "pretrained", False):
             if generate:
                 raise ConfigError("pass --generate --from RUN_DIR or --pretrained, not both")
-            trained = self.pretrained()
+            trained = self.pretrained(getattr(options, "pretrained_variant", None))
             folder = Path(options.workdir or f"runs/{self.name}/pretrained")
             (folder / "figures").mkdir(parents=True, exist_ok=True)
         elif generate:
@@ -78,9 +84,10 @@ class Experiment:
         """The ``best`` (or ``latest``) parameters of a run of this experiment, ready to use."""
         return self.trained(loading.load_run(run_dir, self.name, which))
 
-    def pretrained(self) -> "TrainedModel":
-        """The model of this experiment shipped with the package (:mod:`.shipped`)."""
-        return self.trained(shipped.load(self.name))
+    def pretrained(self, variant: str | None = None) -> "TrainedModel":
+        """The model of this experiment shipped with the package (:mod:`.shipped`), or its
+        ``variant`` (shipped as ``NAME_VARIANT``)."""
+        return self.trained(shipped.load(f"{self.name}_{variant}" if variant else self.name))
 
     def trained(self, run: loading.TrainedRun) -> "TrainedModel":
         """``run`` with its model rebuilt from its saved settings.
@@ -122,6 +129,20 @@ class TrainedModel:
     def predict(self, *inputs: Any, **options: Any) -> Any:
         """What the experiment's model does with ``inputs`` (its module's ``predict``)."""
         return self.experiment.predict(self, *inputs, **options)
+
+    def sample(self, *inputs: Any, **options: Any) -> Any:
+        """``n`` draws per input from the model's distribution (its module's ``sample``)."""
+        return self._distribution("sample")(self, *inputs, **options)
+
+    def log_prob(self, *inputs: Any, **options: Any) -> Any:
+        """The log-likelihood of the pixels not given, in nats (its module's ``log_prob``)."""
+        return self._distribution("log_prob")(self, *inputs, **options)
+
+    def _distribution(self, what: str) -> Callable[..., Any]:
+        fn = getattr(self.experiment, what)
+        if fn is None:
+            raise TypeError(f"a {self.experiment.name} model has no {what}: it is no distribution")
+        return fn
 
 
 def expect(array: Any, shape: tuple[int | None, ...], what: str) -> np.ndarray:
