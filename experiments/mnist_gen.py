@@ -28,7 +28,7 @@ import numpy as np
 
 import experiments
 from rnn_jax import plotting
-from rnn_jax.data import mnist
+from rnn_jax.data import masks, mnist
 from rnn_jax.errors import ConfigError
 from rnn_jax.evaluation import completion
 from rnn_jax.evaluation.baselines import completion_baselines
@@ -94,6 +94,9 @@ class Options(experiment.ReportOptions):
     pretrained: bool = False
     """Generate and evaluate with the model shipped in the package (no training); results
     go to --workdir (default runs/mnist_gen/pretrained)."""
+    pretrained_variant: Annotated[str | None, checks.one_of("bernoulli")] = None
+    """With --pretrained: bernoulli, the shipped model with Bernoulli rows (samples, nats),
+    instead of the regression one."""
     classifier: str | None = None
     """A mnist_classifier run directory, or 'pretrained': also report its accuracy on the
     completed images."""
@@ -115,7 +118,7 @@ def build_completer(config: Config) -> RowCompleter:
 def make_fns(completer: RowCompleter, binarize: bool = False):
     """The loss (of images binarized afresh with ``binarize``); ``complete(params, images,
     key=None, how="mean", t=1.0)``, the top halves of uint8 images completed ``[N, 28, 28]``;
-    and ``rows_nll(params, images)``, ``-log p(row | rows above)`` in nats ``[N, 28]``
+    and ``nll(params, images)``, ``-log p(pixel | pixels before it)`` in nats ``[N, 28, 28]``
     (``bernoulli``: summed over the bottom rows, the bottom half's given the top)."""
 
     def loss_fn(params, batch, key):
@@ -126,7 +129,7 @@ def make_fns(completer: RowCompleter, binarize: bool = False):
         return completer.loss_fn(params, images, key)
 
     chunk = jax.jit(completer.complete, static_argnames=("how", "temperature"))
-    rows_log_prob = jax.jit(completer.rows_log_prob) if completer.made else None
+    log_probs = jax.jit(completer.pixel_log_probs) if completer.made else None
 
     def complete(params, images, key=None, how="mean", t=1.0) -> np.ndarray:
         chunks = -(-len(images) // 1000)  # one key per chunk of 1000
@@ -134,17 +137,17 @@ def make_fns(completer: RowCompleter, binarize: bool = False):
         draw = lambda top: chunk(params, mnist.pixels(top), next(keys), how=how, temperature=t)  # noqa: E731
         return batching.in_chunks(draw, images[:, :GIVEN], 1000)
 
-    def rows_nll(params, images) -> np.ndarray:
-        return -batching.in_chunks(lambda x: rows_log_prob(params, mnist.pixels(x)), images, 1000)
+    def nll(params, images) -> np.ndarray:
+        return -batching.in_chunks(lambda x: log_probs(params, mnist.pixels(x)), images, 1000)
 
-    return loss_fn, complete, rows_nll
+    return loss_fn, complete, nll
 
 
 def make_task(config: Config, options: Options) -> task.Task:
     """Training on the top and bottom halves; validation and test by whole completions."""
     completer = build_completer(config)
     bernoulli = completer.made is not None
-    loss_fn, complete, rows_nll = make_fns(completer, config.binarize)
+    loss_fn, complete, nll_of = make_fns(completer, config.binarize)
     data = config.digits(options.data_dir, config.train.val_size)
     if config.binarize:  # validation and test digits drawn once, by the seed
         for i, split in enumerate(("val", "test")):
@@ -163,17 +166,17 @@ def make_task(config: Config, options: Options) -> task.Task:
         guesses = completion_baselines(train_images, real, GIVEN)
         guessed_mse, guessed_nats = completion.baseline_scores(guesses, real, GIVEN)
         table.update(guessed_mse)
-        results = {"mode": config.mode, "test_bottom_mse": table, "n_test": len(test)}
+        sharp = {"real images": completion.sharp_share(real, GIVEN)}
+        sharp.update({n: completion.sharp_share(done, GIVEN) for n, done in completions.items()})
+        results = {"test_bottom_mse": table, "test_bottom_sharp": sharp, "n_test": len(test)}
         lines = [f"\nper-pixel MSE of the generated bottom half, {len(test)} test images:"]
         lines += [f"  {name:<40} {value:.4f}" for name, value in table.items()]
+        lines += ["share of the bottom half's pixels within 0.1 of 0 or 1 (sharpness):"]
+        lines += [f"  {name:<40} {value:.4f}" for name, value in sharp.items()]
         if bernoulli:
-            rows = rows_nll(params, test)
-            nll = {"model": float(rows[:, GIVEN:].sum(1).mean()), **guessed_nats}
-            results["test_image_nll"] = float(rows.sum(1).mean())
-            results["test_bottom_nll"] = nll
-            lines += ["nats of the bottom half given the top (summed over its 392 pixels):"]
-            lines += [f"  {name:<40} {value:.2f}" for name, value in nll.items()]
-            lines += [f"nats of the whole image (all 784 pixels): {results['test_image_nll']:.2f}"]
+            nats, more = completion.nats_report(nll_of(params, test), guessed_nats, GIVEN)
+            results.update(nats)
+            lines += more
         if options.classifier:
             classify = experiments.trained("mnist_classifier", options.classifier).predict
             accuracy = {"real images": float(np.mean(classify(test) == labels))}
@@ -183,10 +186,8 @@ def make_task(config: Config, options: Options) -> task.Task:
                 draw = lambda x: complete(params, x, key, "sample", options.temperature)  # noqa: E731
                 splits, grid = completion.ambiguous_splits(top_probs, draw, classify, test, labels)
                 results["ambiguous_tops"] = splits
-                mean = completions["model (mean)"][[r["index"] for r in splits]]
-                shown = np.concatenate([mean[:, None], grid[:, :8]], 1).reshape(-1, ROWS, ROWS)
-                titles = [f"reads {d}" for d in classify(shown)]  # each row: mean, 8 samples
-                plotting.plot_images(shown, titles, run_dir / "figures" / "ambiguous.png", cols=9)
+                mean, path = completions["model (mean)"], run_dir / "figures" / "ambiguous.png"
+                completion.plot_ambiguous(splits, grid, mean, classify, path)
             for name, done in completions.items():
                 what = "generated bottom" if name == "model" else name
                 accuracy[f"real top + {what}"] = float(np.mean(classify(done) == labels))
@@ -199,12 +200,14 @@ def make_task(config: Config, options: Options) -> task.Task:
                 run_dir / "figures" / ("samples.png" if "sampled" in name else "completions.png"),
             )  # fmt: skip
         results["figure"] = str(figure)
-        best = {"nll": nll["model"]} if bernoulli else {"gen_mse": table["model"]}
+        best = (
+            {"nll": nats["test_bottom_nll"]["model"]} if bernoulli else {"gen_mse": table["model"]}
+        )
         return task.Report(results, best, "\n".join([*lines, f"figures in {figure.parent}"]))
 
     def evaluate(params):
         if bernoulli:
-            return {"nll": float(rows_nll(params, val)[:, GIVEN:].sum(1).mean())}
+            return {"nll": float(nll_of(params, val)[:, GIVEN:].sum((1, 2)).mean())}
         return {"gen_mse": completion.bottom_mse(complete(params, val), mnist.pixels(val), GIVEN)}
 
     return task.Task(
@@ -234,12 +237,49 @@ def predict(
     return make_fns(trained.model)[1](trained.params, top, key, how, temperature)
 
 
+def sample(trained: TrainedModel, top: np.ndarray, n: int = 1, temperature=1.0, seed: int = 0):
+    """``n`` completions of each top half ``[N, 14, 28]`` drawn by a ``bernoulli`` model
+    (:func:`predict`'s ``sample``): ``[N, n, 28, 28]``."""
+    top = expect(top, (None, GIVEN, ROWS), "top halves")
+    drawn = predict(_distribution(trained), np.repeat(top, n, 0), "sample", seed, temperature)
+    return drawn.reshape(len(top), n, ROWS, ROWS)
+
+
+def log_prob(trained: TrainedModel, images: np.ndarray, given="top") -> np.ndarray:
+    """``log p(pixels not given | given)`` in nats per image of ``images [N, 28, 28]``, by a
+    ``bernoulli`` model. It reads pixels in raster order, so ``given`` (``top``: the top 14
+    rows; ``None``: nothing, the whole image's likelihood; or booleans ``[28, 28]`` /
+    ``[N, 28, 28]``) must come before every pixel not given (any mask: mnist_inpaint)."""
+    images = expect(images, (None, ROWS, ROWS), "images")
+    given = masks.per_image(given, images.shape)
+    flat = given.reshape(len(images), -1)
+    if np.any(flat[:, 1:] > flat[:, :-1]):
+        raise ValueError(
+            "mnist_gen reads pixels in raster order: every given pixel must come before every "
+            "hidden one (e.g. the top rows); for any other mask use experiments.mnist_inpaint"
+        )
+    nll = make_fns(_distribution(trained).model)[2](trained.params, images)
+    return -np.sum(nll * ~given, axis=(1, 2))
+
+
+def _distribution(trained: TrainedModel) -> TrainedModel:
+    if trained.model.made is None:
+        raise ValueError(
+            f"this mnist_gen model regresses rows ({trained.config.model.output}): it has no "
+            "distribution; train one with --model.output bernoulli, or use "
+            "experiments.pretrained('mnist_gen', 'bernoulli')"
+        )
+    return trained
+
+
 EXPERIMENT = Experiment(
     name=NAME,
     config=Config,
     make_task=make_task,
     build=build_completer,
     predict=predict,
+    sample=sample,
+    log_prob=log_prob,
     options=Options,
     preflight=experiments.check_classifier,
 )

@@ -4,8 +4,11 @@
     python -m scripts.export_pretrained runs/mnist_gen/default --experiment mnist_gen \\
         --command "python -m experiments.mnist_gen"
 
-Writes ``<experiment>.safetensors`` (the best checkpoint's parameters) and
-``<experiment>.json`` (settings, step, validation and test figures from
+    python -m scripts.export_pretrained runs/mnist_gen/bernoulli --experiment mnist_gen \\
+        --variant bernoulli --command "..."     # experiments.pretrained("mnist_gen", "bernoulli")
+
+Writes ``<experiment>[_<variant>].safetensors`` (the best checkpoint's parameters) and
+``<experiment>[_<variant>].json`` (settings, step, validation and test figures from
 the run's ``metrics.jsonl``, the command, a checksum); see
 :mod:`rnn_jax.training.shipped`.
 """
@@ -19,6 +22,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir")
     parser.add_argument("--experiment", required=True)
+    parser.add_argument(
+        "--variant", help="ship it beside the experiment's main model, by this name"
+    )
     parser.add_argument("--command", required=True, help="the command that trained the run")
     parser.add_argument("--folder", default=str(shipped.FOLDER))
     args = parser.parse_args()
@@ -33,7 +39,8 @@ def main() -> None:
         raise SystemExit(f"{args.run_dir} has no test row at step {run.step}; finish the run first")
     saved = rundir.read_run(args.run_dir, args.experiment)
     card = {"test": test, "command": args.command, "git_commit": saved.get("git_commit")}
-    path = shipped.export(run, args.experiment, card, folder=args.folder)
+    name = f"{args.experiment}_{args.variant}" if args.variant else args.experiment
+    path = shipped.export(run, name, card, folder=args.folder)
     print(f"wrote {path} and its card (step {run.step}, test {test})")
 
 

@@ -29,3 +29,17 @@ def test_the_least_certain_tops_are_sampled_and_their_reads_counted():
     )
     assert rows[0]["index"] == 2 and rows[0]["label"] == 2
     assert rows[0]["samples_read_as"] == {0: 2, 1: 2} and grid.shape == (1, 4, 2, 2)
+
+
+def test_sharpness_counts_the_completed_pixels_near_0_or_1():
+    images = np.zeros((2, 4, 2))
+    images[:, 2:] = [[0.05, 0.5], [0.95, 0.2]]  # completed rows: 2 of 4 pixels sharp
+    images[:, :2] = 0.5  # the given rows do not count
+    assert completion.sharp_share(images, 2) == 0.5
+
+
+def test_nats_report_sums_the_rows_after_the_given_ones_and_the_whole_image():
+    nll = np.ones((3, 4, 2))  # 1 nat per pixel
+    results, lines = completion.nats_report(nll, {"baseline": 9.0}, given=1)
+    assert results == {"test_bottom_nll": {"model": 6.0, "baseline": 9.0}, "test_image_nll": 8.0}
+    assert "6 pixels" in lines[0] and "all 8 pixels" in lines[-1]

@@ -59,6 +59,8 @@ def test_cli_tiny_run_then_generate_from_it(tmp_path, run_cli):
     assert done.shape == (4, 28, 28)
     with pytest.raises(ValueError, match=r"expected top halves \[N, 14, 28\]"):
         gen.predict(images)
+    with pytest.raises(ValueError, match="regresses rows .*no distribution"):
+        gen.sample(images[:, :14], n=2)
 
 
 @pytest.mark.slow
@@ -135,3 +137,13 @@ def test_tiny_bernoulli_run_reports_nats_and_samples_by_seed(tmp_path):
     np.testing.assert_array_equal(a, b)
     assert set(np.unique(a[:, 14:])) <= {0.0, 1.0}
     assert not np.array_equal(a, gen.predict(top, how="sample", seed=6))
+    drawn = gen.sample(top, n=4, temperature=0.8, seed=5)
+    assert drawn.shape == (3, 4, 28, 28) and not np.array_equal(drawn[:, 0], drawn[:, 1])
+    images = mnist.pixels(mnist.synthetic(3, seed=2)[0])
+    whole, bottom = gen.log_prob(images, given=None), gen.log_prob(images)  # given: top
+    assert np.all(whole < bottom) and np.all(bottom < 0)  # the top's nats come off
+    row = np.zeros((28, 28), bool)
+    row[:14], row[14, :5] = True, True  # given: a raster prefix ending inside a row
+    assert np.all(gen.log_prob(images, given=row) > bottom)
+    with pytest.raises(ValueError, match="every given pixel must come before every hidden one"):
+        gen.log_prob(images, given="q2")

@@ -3,15 +3,39 @@ and, for the top halves a classifier is least sure of, how sampled completions s
 between digits."""
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
+from rnn_jax import plotting
 from rnn_jax.evaluation.baselines import bernoulli_nats
 
 
 def bottom_mse(completed: np.ndarray, images: np.ndarray, given: int) -> float:
     """Per-pixel MSE of the completed rows after the first ``given`` (both in [0, 1])."""
     return float(np.mean((completed[:, given:] - images[:, given:]) ** 2))
+
+
+def sharp_share(completed: np.ndarray, given: int, within: float = 0.1) -> float:
+    """The share of the completed rows' pixels (after the first ``given``) within ``within``
+    of 0 or 1: how sharp a completion is (a smooth average stroke has many in between)."""
+    rest = completed[:, given:]
+    return float(np.mean((rest < within) | (rest > 1.0 - within)))
+
+
+def nats_report(
+    pixel_nll: np.ndarray, guessed_nats: dict[str, float], given: int
+) -> tuple[dict, list[str]]:
+    """The model's nats (its ``-log p`` per pixel, ``[N, H, W]``) of the rows after the first
+    ``given`` given those, beside the baselines', and of the whole image: the entries of
+    ``results.json`` and the report's lines."""
+    bottom = {"model": float(pixel_nll[:, given:].sum((1, 2)).mean()), **guessed_nats}
+    whole = float(pixel_nll.sum((1, 2)).mean())
+    hidden = pixel_nll[0, given:].size
+    lines = [f"nats of the bottom half given the top (summed over its {hidden} pixels):"]
+    lines += [f"  {name:<40} {value:.2f}" for name, value in bottom.items()]
+    lines += [f"nats of the whole image (all {pixel_nll[0].size} pixels): {whole:.2f}"]
+    return {"test_bottom_nll": bottom, "test_image_nll": whole}, lines
 
 
 def baseline_scores(
@@ -56,3 +80,19 @@ def ambiguous_splits(
             "samples_read_as": {int(d): int(c) for d, c in zip(digits, counts)},
         })  # fmt: skip
     return rows, drawn.reshape(len(picks), samples, *drawn.shape[1:])
+
+
+def plot_ambiguous(
+    splits: list[dict],
+    samples: np.ndarray,
+    mean: np.ndarray,
+    classify: Callable[[np.ndarray], np.ndarray],
+    path: Path,
+    shown: int = 8,
+) -> Path:
+    """A row per ambiguous top (:func:`ambiguous_splits`): its mean completion, then
+    ``shown`` of its ``samples``, each titled with the digit the classifier reads."""
+    picked = mean[[r["index"] for r in splits]][:, None]
+    grid = np.concatenate([picked, samples[:, :shown]], 1).reshape(-1, *mean.shape[1:])
+    titles = [f"reads {d}" for d in classify(grid)]
+    return plotting.plot_images(grid, titles, path, cols=shown + 1)

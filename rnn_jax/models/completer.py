@@ -61,13 +61,17 @@ class RowCompleter:
         """A regressed row from the network's output."""
         return jax.nn.sigmoid(z) if self.output == "sigmoid" else z
 
-    def rows_log_prob(self, params: Params, images: jax.Array) -> jax.Array:
-        """``log p(row_t | rows before it)`` in nats, ``[B, H]`` for every row of ``images
-        [B, H, W]`` (``bernoulli``; teacher-forced: every row at once). The network reads a
-        blank row first, so the first row has its distribution too and the rows' sum is
-        the whole image's log-likelihood."""
+    def pixel_log_probs(self, params: Params, images: jax.Array) -> jax.Array:
+        """``log p(pixel | the pixels before it in raster order)`` in nats, ``[B, H, W]``
+        for every pixel of ``images [B, H, W]`` (``bernoulli``; teacher-forced: every row at
+        once). The network reads a blank row first, so the first row has its distribution
+        too and the sum is the whole image's log-likelihood."""
         context = self.net.apply_seq(params, self.after_blank(images[:, :-1]))
-        return self.made.log_prob(params["made"], context, images)
+        return self.made.pixel_log_probs(params["made"], context, images)
+
+    def rows_log_prob(self, params: Params, images: jax.Array) -> jax.Array:
+        """``log p(row_t | rows before it)`` in nats, ``[B, H]`` (:meth:`pixel_log_probs`)."""
+        return jnp.sum(self.pixel_log_probs(params, images), axis=-1)
 
     @staticmethod
     def after_blank(rows: jax.Array) -> jax.Array:
