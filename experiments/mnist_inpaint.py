@@ -61,7 +61,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig(task.TrainConfig):
-    steps: Annotated[int, checks.count] = 6000
+    steps: Annotated[int, checks.count] = 8000
     """Optimizer steps."""
     batch_size: Annotated[int, checks.count] = 64
     """Images per step (each with one of the --masks)."""

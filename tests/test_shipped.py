@@ -17,7 +17,7 @@ from rnn_jax.training import loading, shipped
 from rnn_jax.training.loading import TrainedRun
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = ("mnist_classifier", "mnist_gen")
+SHIPPED = (("mnist_classifier", None), ("mnist_gen", None), ("mnist_gen", "bernoulli"))
 
 
 def toy_run() -> TrainedRun:
@@ -84,13 +84,14 @@ def test_a_truncated_card_is_a_clear_error(tmp_path):
         shipped.load("mnist_classifier", folder=tmp_path)
 
 
-@pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_files_match_their_checksums_and_models(name):
+@pytest.mark.parametrize(("experiment", "variant"), SHIPPED)
+def test_shipped_files_match_their_checksums_and_models(experiment, variant):
+    name = f"{experiment}_{variant}" if variant else experiment
     card = shipped.card(name)
-    assert card["experiment"] == name and "command" in card and "test" in card
+    assert card["experiment"] == experiment and "command" in card and "test" in card
     size = (shipped.FOLDER / f"{name}.safetensors").stat().st_size
     assert size < 4_000_000  # a few MB: small enough to ship
-    assert experiments.pretrained(name).step == card["step"]
+    assert experiments.pretrained(experiment, variant).step == card["step"]
 
 
 @pytest.mark.slow
@@ -107,6 +108,11 @@ def test_shipped_models_reach_their_stated_test_figures(tfds_dir, monkeypatch, m
     completed = gen.predict(images[:, :14])
     mse = completion.bottom_mse(completed, mnist.pixels(images), 14)
     assert mse == pytest.approx(shipped.card("mnist_gen")["test"]["gen_mse"], rel=1e-3)
+
+    bernoulli = experiments.pretrained("mnist_gen", "bernoulli")  # on binarized test digits
+    binarized = mnist.binarize(images, bernoulli.config.seed * 7 + 1)
+    nats = -float(bernoulli.log_prob(mnist.pixels(binarized), given="top").mean())
+    assert nats == pytest.approx(shipped.card("mnist_gen_bernoulli")["test"]["nll"], rel=1e-4)
 
 
 def test_the_shipped_classifier_gives_labels_or_probabilities():
