@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnn_jax.recurrent.cells import Cell, LayerPath, register
+from rnn_jax.recurrent.diagonal import linear_recurrence
 from rnn_jax.recurrent.gated import acc_dtype
 from rnn_jax.typing import Carry, Lengths, Params, PRNGKey
 
@@ -129,25 +130,23 @@ def _lru_init(
 ) -> Params:
     """LRU: ``lambda = exp(-exp(nu_log) + i exp(theta_log))`` with ``|lambda|`` drawn in the
     ring ``[r_min, r_max]`` (the paper's initialisation; inside the unit circle for any
-    ``nu_log``), input ``B`` [D, H] complex, normalised by ``gamma = sqrt(1 - |lambda|^2)``,
-    readout ``C`` [H, H] complex and ``D`` [D, H]."""
+    ``nu_log``), input ``B`` [D, H] complex (``b`` = ``[Re B | Im B]``, [D, 2H]), normalised by
+    ``gamma = sqrt(1 - |lambda|^2)``, and the readout ``Re(h C) + u D`` as one matmul of
+    ``[Re h, Im h, u]`` by ``readout`` = ``[Re C; -Im C; D]`` [2H + D, H]."""
     k_u1, k_u2, k_b, k_c, k_d, k_block = jax.random.split(key, 6)
     u1 = jax.random.uniform(k_u1, (hidden,))
     u2 = jax.random.uniform(k_u2, (hidden,))
     nu_log = jnp.log(-0.5 * jnp.log(u1 * (r_max**2 - r_min**2) + r_min**2))
     theta_log = jnp.log(max_phase * u2)
     gamma_log = jnp.log(jnp.sqrt(1 - jnp.exp(-jnp.exp(nu_log)) ** 2))
-    b = jax.random.normal(k_b, (2, in_dim, hidden)) / np.sqrt(2 * in_dim)
-    c = jax.random.normal(k_c, (2, hidden, hidden)) / np.sqrt(hidden)
+    b = jax.random.normal(k_b, (in_dim, 2 * hidden)) / np.sqrt(2 * in_dim)
+    c = jax.random.normal(k_c, (2 * hidden, hidden)) / np.sqrt(hidden)
     params = {
         "nu_log": nu_log,
         "theta_log": theta_log,
         "gamma_log": gamma_log,
-        "b_re": b[0],
-        "b_im": b[1],
-        "c_re": c[0],
-        "c_im": c[1],
-        "d": _dense(k_d, in_dim, hidden, jnp.float32),
+        "b": b,
+        "readout": jnp.concatenate([c, _dense(k_d, in_dim, hidden, c.dtype)]),
     }
     params = jax.tree.map(lambda p: p.astype(dtype), params)
     return {**params, **_block_init(k_block, in_dim, hidden, dtype)}
@@ -161,7 +160,7 @@ def lru_eigenvalues(params: Params) -> jax.Array:
 
 def _lru_coefficients(params: Params, u: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``(lambda, gamma * (u B))``, complex; ``lambda`` broadcast over the steps."""
-    bu = jax.lax.complex(_affine(u, params["b_re"]), _affine(u, params["b_im"]))
+    bu = jax.lax.complex(*jnp.split(_affine(u, params["b"]), 2, axis=-1))
     gamma = jnp.exp(params["gamma_log"]).astype(u.dtype).astype(bu.dtype)
     lam = lru_eigenvalues(params).astype(bu.dtype)
     return _along(lam, bu), bu * _along(gamma, bu)
@@ -169,11 +168,7 @@ def _lru_coefficients(params: Params, u: jax.Array) -> tuple[jax.Array, jax.Arra
 
 def _lru_readout(params: Params, h: jax.Array, u: jax.Array) -> jax.Array:
     """``Re(h C) + u D``."""
-    return (
-        _affine(jnp.real(h), params["c_re"])
-        - _affine(jnp.imag(h), params["c_im"])
-        + _affine(u, params["d"])
-    )
+    return _affine(jnp.concatenate([jnp.real(h), jnp.imag(h), u], axis=-1), params["readout"])
 
 
 def _linear_cell(
@@ -236,14 +231,8 @@ def _linear_cell(
                 first = jnp.logaddexp(a[0] + log_h0, b[0]) if log_space else a[0] * h0 + b[0]
                 _, hs = jax.lax.associative_scan(combine, (a, b.at[0].set(first)), axis=0)
                 hs = jnp.exp(hs) if log_space else hs
-            else:
-
-                def multiply_add(h, ab):
-                    a_t, b_t = plain(*ab)
-                    h = a_t * h + b_t
-                    return h, h
-
-                _, hs = jax.lax.scan(multiply_add, h0, (a, b), unroll=unroll)
+            else:  # one multiply-add per step, backwards too (its own vjp)
+                hs = linear_recurrence(*plain(a, b), h0, unroll)
             ys = _block_out(params, xs_tbd, readout(params, hs, u))
             if seq_lengths is not None:
                 ys = jnp.where(valid, ys, jnp.zeros_like(ys))
@@ -258,7 +247,7 @@ def _linear_cell(
             init=init,
             init_carry=init_carry,
             step=step,
-            input_size=lambda params: params["wx" if "wx" in params else "d"].shape[0],
+            input_size=lambda params: params["wx" if "wx" in params else "b"].shape[0],
             paths=(
                 LayerPath(
                     name="parallel",
