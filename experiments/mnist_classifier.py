@@ -107,10 +107,7 @@ def make_fns(model: SequenceModel, shift: int = 0):
 
     def eval_sums(params, batch):
         logits = model.apply_last(params, mnist.pixels(batch["image"]))
-        w = batch["weight"]
-        xent = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
-        correct = (jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
-        return {"loss": jnp.sum(w * xent), "accuracy": jnp.sum(w * correct), "count": jnp.sum(w)}
+        return train.classification_sums(logits, batch["label"], batch["weight"])
 
     @jax.jit
     def logits_per_row(params, images):

@@ -55,7 +55,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig(task.EpochTrainConfig):
-    epochs: int = 3
+    epochs: int = 1
     batch_size: int = 50
     lr: float = 2e-3
     warmup_steps: int = 300
@@ -106,10 +106,9 @@ def make_fns(model: SequenceModel, pool: str, order: tuple[int, ...]):
         return loss, {"accuracy": jnp.mean(jnp.argmax(out, -1) == batch["label"])}
 
     def eval_sums(params, batch):
-        out, w = logits(params, batch["image"]), batch["weight"]
-        xent = optax.softmax_cross_entropy_with_integer_labels(out, batch["label"])
-        correct = (jnp.argmax(out, -1) == batch["label"]).astype(jnp.float32)
-        return {"loss": jnp.sum(w * xent), "accuracy": jnp.sum(w * correct), "count": jnp.sum(w)}
+        return train.classification_sums(
+            logits(params, batch["image"]), batch["label"], batch["weight"]
+        )
 
     return jax.jit(logits), loss_fn, eval_sums
 

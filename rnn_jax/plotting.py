@@ -85,6 +85,25 @@ def plot_line(
     return _save(fig, path)
 
 
+def plot_series(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | Path,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+) -> Path:
+    """Named lines, each with its own x values ``{name: (xs, ys)}`` (e.g. accuracy against
+    wall time, one line per run)."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for name, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", ms=3, label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
 def plot_completions(
     originals: np.ndarray,
     given_rows: int,

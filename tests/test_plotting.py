@@ -25,6 +25,13 @@ def test_figures_are_written(tmp_path):
             title="t",
             logy=True,
         ),
+        plotting.plot_series(
+            {"a": ([0.5, 1.0], [0.1, 0.2]), "b": ([0.2, 0.9, 2.0], [0.1, 0.3, 0.4])},
+            tmp_path / "f" / "series.png",
+            xlabel="minutes",
+            ylabel="accuracy",
+            title="t",
+        ),
         plotting.plot_completions(
             np.zeros((2, 28, 28)), 14, np.ones((2, 28, 28)), [0, 1], tmp_path / "f" / "comp.png"
         ),

@@ -150,3 +150,13 @@ def test_fit_fails_members_one_by_one_and_stops_when_none_is_left():
         )
     assert (0, 2, "train", 1.0) in rows and all(r[0] == 0 for r in rows if r[1] > 0)
     assert fails == [(1, "non-finite ['loss'] between steps 0 and 2"), (0, fails[1][1])]
+
+
+def test_classification_sums_weigh_out_the_padding():
+    logits = jnp.array([[2.0, 0.0], [0.0, 2.0], [5.0, 0.0]])
+    sums = train.classification_sums(logits, jnp.array([0, 0, 1]), jnp.array([1.0, 1.0, 0.0]))
+    assert float(sums["accuracy"]) == 1.0 and float(sums["count"]) == 2.0  # the third is padding
+    expected = float(
+        optax.softmax_cross_entropy_with_integer_labels(logits[:2], jnp.array([0, 0])).sum()
+    )
+    assert float(sums["loss"]) == pytest.approx(expected)

@@ -126,6 +126,20 @@ def evaluate(
     return {k: float(v) / float(count) for k, v in totals.items()}
 
 
+def classification_sums(
+    logits: jax.Array, labels: jax.Array, weights: jax.Array
+) -> dict[str, jax.Array]:
+    """A classifier's weighted sums over a batch, as :class:`Validation` adds them up:
+    cross-entropy, correct answers and the count (padding has weight 0)."""
+    xent = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
+    return {
+        "loss": jnp.sum(weights * xent),
+        "accuracy": jnp.sum(weights * correct),
+        "count": jnp.sum(weights),
+    }
+
+
 class Validation:
     """A validation split scored from per-batch sums: ``validation(params) -> {name: mean}``.
 
