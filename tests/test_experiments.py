@@ -113,3 +113,11 @@ def test_predict_inputs_are_checked_with_one_clear_error():
         expect(images, (None, 64, 64), "images")
     with pytest.raises(ValueError, match=r"expected clips \[N, \?, 28\]"):
         expect(images[0], (None, None, 28), "clips")
+
+
+def test_a_model_that_is_no_distribution_says_so():
+    clf = experiments.pretrained("mnist_classifier")
+    with pytest.raises(TypeError, match="a mnist_classifier model has no sample"):
+        clf.sample(np.zeros((1, 28, 28), np.uint8))
+    with pytest.raises(TypeError, match="has no log_prob"):
+        clf.log_prob(np.zeros((1, 28, 28), np.uint8))
