@@ -43,6 +43,7 @@ def test_parallel_equals_sequential_in_values_and_gradients(cell, reverse, padde
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["parallel", "sequential"])
 def test_log_space_mingru_stays_finite_over_16k_steps(path):
     params = linear.MINGRU.init(jax.random.PRNGKey(0), D, H)
