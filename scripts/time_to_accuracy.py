@@ -32,7 +32,11 @@ def main() -> None:
     for run in args.runs:
         config = json.loads((Path(run) / "config.json").read_text())["config"]
         model = config["model"]
-        name = f"{model['cell']} {'x'.join(map(str, model['hidden']))}"
+        epochs = config["train"].get("epochs")
+        name = f"{model['cell']} {'x'.join(map(str, model['hidden']))}" + (
+            f", {epochs} epoch{'s' * (epochs != 1)}" if epochs else ""
+        )
+        name = name if name not in series else f"{name} ({run})"  # two runs alike: both kept
         series[name] = curve(run)
         print(f"{name:<24} " + "  ".join(f"{t:.1f} min {a:.4f}" for t, a in zip(*series[name])))
     plotting.plot_series(
