@@ -44,13 +44,12 @@ def test_parallel_equals_sequential_in_values_and_gradients(cell, reverse, padde
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", ["parallel", "sequential"])
-def test_log_space_mingru_stays_finite_over_16k_steps(path):
+def test_log_space_mingru_stays_finite_over_16k_steps():
     params = linear.MINGRU.init(jax.random.PRNGKey(0), D, H)
-    xs = 5.0 * jax.random.normal(jax.random.PRNGKey(1), (2, 16384, D))  # strong inputs
+    xs = 5.0 * jax.random.normal(jax.random.PRNGKey(1), (1, 16384, D))  # strong inputs
 
-    def loss(params):
-        carry, ys = unroll(linear.MINGRU, params, xs, path=path)
+    def loss(params):  # the parallel path: the log-space scan
+        carry, ys = unroll(linear.MINGRU, params, xs, path="parallel")
         return jnp.mean(ys**2) + jnp.mean(carry)
 
     value, grads = jax.value_and_grad(loss)(params)
