@@ -26,7 +26,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from rnn_jax.recurrent import linear
+from rnn_jax.recurrent import diagonal, linear
 from rnn_jax.recurrent.lstm import LSTM
 from rnn_jax.recurrent.scan import unroll
 from scripts.bench_cells import _interleaved
@@ -90,14 +90,11 @@ def recurrence_alone(batch: int, length: int, width: int, repeats: int) -> dict[
     a = jnp.exp(jax.lax.complex(-jax.random.uniform(key, (length, batch, width)) * 0.1, 0.3))
     b = jax.lax.complex(*jax.random.normal(key, (2, length, batch, width)))
 
-    def sequential(a, b):
-        return jax.lax.scan(lambda h, ab: (ab[0] * h + ab[1],) * 2, jnp.zeros_like(b[0]), (a, b))[1]
-
-    def parallel(a, b):
-        combine = lambda x, y: (x[0] * y[0], y[0] * x[1] + y[1])  # noqa: E731
-        return jax.lax.associative_scan(combine, (a, b))[1]
-
-    fns = {name: jax.jit(fn) for name, fn in (("sequential", sequential), ("parallel", parallel))}
+    h0 = jnp.zeros_like(b[0])
+    fns = {
+        "sequential": jax.jit(lambda a, b: diagonal.linear_recurrence(a, b, h0)),
+        "parallel": jax.jit(lambda a, b: diagonal.associative_recurrence(a, b, h0)),
+    }
     for fn in fns.values():
         jax.block_until_ready(fn(a, b))
     return _interleaved({n: (lambda f=f: f(a, b)) for n, f in fns.items()}, 1, repeats)

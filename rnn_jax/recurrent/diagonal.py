@@ -1,11 +1,14 @@
-"""The diagonal linear recurrence ``h_t = a_t * h_{t-1} + b_t`` with its own backward pass.
+"""The diagonal linear recurrence ``h_t = a_t * h_{t-1} + b_t``: sequential, with its own
+backward pass, or as an associative scan.
 
-JAX differentiates a ``lax.scan`` generically: the backward scan reads and writes the
-saved values step by step, which costs several times the forward pass. The gradient of
-this recurrence is the same recurrence run backwards (``g_t = ct_t + a_{t+1} g_{t+1}``),
-so :func:`linear_recurrence` runs that instead (``jax.custom_vjp``): one more scan of one
-multiply-add per unit and step, then elementwise products. Complex coefficients follow
-JAX's convention (cotangents are transposed, not conjugated).
+JAX differentiates a ``lax.scan`` generically, step by step over the saved values. The
+gradient of this recurrence is the same recurrence run backwards (``g_t = ct_t + a_{t+1}
+g_{t+1}``), so :func:`linear_recurrence` runs that instead (``jax.custom_vjp``): one more
+scan of one multiply-add per unit and step, then elementwise products (a little faster:
+12.5 against 13.6 ms in float32, 40.5 against 50.4 ms in complex64, at T = 784, batch 50,
+width 64; docs/speed.md). Complex coefficients follow
+JAX's convention (cotangents are transposed, not conjugated). :func:`associative_recurrence`
+computes the same in ``O(log T)`` depth (``jax.lax.associative_scan``).
 """
 
 from functools import partial
@@ -45,3 +48,17 @@ def _bwd(unroll, residuals, ct):
 
 
 linear_recurrence.defvjp(_fwd, _bwd)
+
+
+def combine(first: tuple, second: tuple) -> tuple:
+    """Two steps of the recurrence as one: ``(a1, b1)`` then ``(a2, b2)`` is ``(a1 a2, a2 b1 +
+    b2)``, the associative operator of :func:`associative_recurrence`."""
+    (a1, b1), (a2, b2) = first, second
+    return a1 * a2, a2 * b1 + b2
+
+
+def associative_recurrence(a: jax.Array, b: jax.Array, h0: jax.Array) -> jax.Array:
+    """What :func:`linear_recurrence` computes, by an associative scan over time: ``h0`` folded
+    into the first step, then ``jax.lax.associative_scan`` (autodiff for the gradient)."""
+    first = a[0] * h0 + b[0]
+    return jax.lax.associative_scan(combine, (a, b.at[0].set(first)), axis=0)[1]

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnn_jax.recurrent.cells import Cell, LayerPath, register
-from rnn_jax.recurrent.diagonal import linear_recurrence
+from rnn_jax.recurrent.diagonal import associative_recurrence, linear_recurrence
 from rnn_jax.recurrent.gated import acc_dtype
 from rnn_jax.typing import Carry, Lengths, Params, PRNGKey
 
@@ -209,12 +209,10 @@ def _linear_cell(
         h = a * state(carry) + b
         return as_carry(h), _block_out(params, x_t, readout(params, h, u))
 
-    def combine(first, second):
-        """Two steps of the recurrence as one: ``(a1, b1)`` then ``(a2, b2)``."""
+    def log_combine(first, second):
+        """:func:`diagonal.combine` in log space: ``(log a, log b)`` pairs."""
         (a1, b1), (a2, b2) = first, second
-        if log_space:
-            return a1 + a2, jnp.logaddexp(b1 + a2, b2)
-        return a1 * a2, a2 * b1 + b2
+        return a1 + a2, jnp.logaddexp(b1 + a2, b2)
 
     def run(parallel: bool):
         def over_time(params, carry, xs_tbd, seq_lengths: Lengths | None, unroll: int):
@@ -225,12 +223,14 @@ def _linear_cell(
                 valid = (jnp.arange(xs_tbd.shape[0])[:, None] < seq_lengths[None, :])[..., None]
                 a = jnp.where(valid, a, 0.0 if log_space else 1.0)
                 b = jnp.where(valid, b, LOG_ZERO if log_space else 0.0)
-            if parallel:  # fold h0 into the first step, then the associative scan
+            if parallel and log_space:  # fold h0 into the first step, then the scan
                 positive = h0 > 0  # h0 >= 0 in log space; log 0 kept finite, with its gradient
                 log_h0 = jnp.where(positive, jnp.log(jnp.where(positive, h0, 1.0)), LOG_ZERO)
-                first = jnp.logaddexp(a[0] + log_h0, b[0]) if log_space else a[0] * h0 + b[0]
-                _, hs = jax.lax.associative_scan(combine, (a, b.at[0].set(first)), axis=0)
-                hs = jnp.exp(hs) if log_space else hs
+                first = jnp.logaddexp(a[0] + log_h0, b[0])
+                _, hs = jax.lax.associative_scan(log_combine, (a, b.at[0].set(first)), axis=0)
+                hs = jnp.exp(hs)
+            elif parallel:
+                hs = associative_recurrence(a, b, h0)
             else:  # one multiply-add per step, backwards too (its own vjp)
                 hs = linear_recurrence(*plain(a, b), h0, unroll)
             ys = _block_out(params, xs_tbd, readout(params, hs, u))
