@@ -132,10 +132,10 @@ def make_fns(completer: RowCompleter, binarize: bool = False):
     log_probs = jax.jit(completer.pixel_log_probs) if completer.made else None
 
     def complete(params, images, key=None, how="mean", t=1.0) -> np.ndarray:
-        chunks = -(-len(images) // 1000)  # one key per chunk of 1000
-        keys = iter([None] * chunks if key is None else jax.random.split(key, chunks))
-        draw = lambda top: chunk(params, mnist.pixels(top), next(keys), how=how, temperature=t)  # noqa: E731
-        return batching.in_chunks(draw, images[:, :GIVEN], 1000)
+        def draw(top, k):
+            return chunk(params, mnist.pixels(top), k, how=how, temperature=t)
+
+        return batching.in_keyed_chunks(draw, images[:, :GIVEN], 1000, key)
 
     def nll(params, images) -> np.ndarray:
         return -batching.in_chunks(lambda x: log_probs(params, mnist.pixels(x)), images, 1000)

@@ -113,13 +113,11 @@ def make_fns(model: Inpainter):
         return batching.in_chunks(chunk, (images, masks.per_image(given, images.shape)), 1000)
 
     def draw(params, images, given, key=None, how="sample", t=1.0) -> np.ndarray:
-        keys = iter(jax.random.split(key, -(-len(images) // 1000)) if key is not None else [])
-
-        def chunk(part):
-            k = next(keys, None)
+        def chunk(part, k):
             return sample(params, mnist.pixels(part[0]), part[1], k, how=how, temperature=t)
 
-        return batching.in_chunks(chunk, (images, masks.per_image(given, images.shape)), 1000)
+        inputs = (images, masks.per_image(given, images.shape))
+        return batching.in_keyed_chunks(chunk, inputs, 1000, key)
 
     return nats, draw
 

@@ -1,5 +1,6 @@
 """Batching: the resumable training stream and padded evaluation chunks."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -50,3 +51,20 @@ def test_in_chunks_equals_one_call_on_everything():
         np.testing.assert_array_equal(a, b)
     assert calls == [10, 10, 3]
     np.testing.assert_array_equal(batching.in_chunks(lambda v: -v, x, 4), -x)
+
+
+def test_keyed_chunks_give_each_chunk_its_own_key_from_the_seed():
+    seen = []
+
+    def fn(part, key):
+        seen.append(key)
+        return part * 2
+
+    out = batching.in_keyed_chunks(fn, np.arange(5), 2, jax.random.PRNGKey(3))
+    np.testing.assert_array_equal(out, np.arange(5) * 2)
+    want = jax.random.split(jax.random.PRNGKey(3), 3)  # three chunks: 2, 2, 1
+    for got, key in zip(seen, want, strict=True):
+        np.testing.assert_array_equal(got, key)
+    seen.clear()
+    batching.in_keyed_chunks(fn, np.arange(5), 2, None)
+    assert seen == [None, None, None]

@@ -85,3 +85,15 @@ def in_chunks(fn: Callable[[Any], Any], inputs: Any, size: int) -> Any:
     n = len(jax.tree.leaves(inputs)[0])
     outs = [fn(jax.tree.map(lambda v, i=i: v[i : i + size], inputs)) for i in range(0, n, size)]
     return jax.tree.map(lambda *parts: np.concatenate([np.asarray(p) for p in parts]), *outs)
+
+
+def in_keyed_chunks(
+    fn: Callable[[Any, jax.Array | None], Any], inputs: Any, size: int, key: jax.Array | None
+) -> Any:
+    """:func:`in_chunks` for draws: ``fn(chunk, chunk_key)`` with the ``i``-th of
+    ``jax.random.split(key, chunks)`` for the ``i``-th chunk (``None`` for each without a
+    ``key``), so a seed fixes every chunk's draws."""
+    n = len(jax.tree.leaves(inputs)[0])
+    chunks = -(-n // size)
+    keys = iter([None] * chunks if key is None else jax.random.split(key, chunks))
+    return in_chunks(lambda part: fn(part, next(keys)), inputs, size)
