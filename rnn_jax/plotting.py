@@ -85,22 +85,49 @@ def plot_line(
     return _save(fig, path)
 
 
+Series = dict[str, tuple[Sequence[float], Sequence[float]]]  # {name: (xs, ys)}
+
+
+def _draw_series(ax, series: Series, xlabel: str, ylabel: str, title: str, logy: bool) -> None:
+    for name, (xs, ys) in series.items():
+        ys = np.asarray(ys, float)
+        if logy:
+            ys = np.where(ys > 0, ys, np.nan)
+        ax.plot(xs, ys, marker="o" if len(ys) <= 50 else None, ms=3, label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def plot_series(
-    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    series: Series,
     path: str | Path,
     *,
     xlabel: str,
     ylabel: str,
     title: str,
+    logy: bool = False,
 ) -> Path:
     """Named lines, each with its own x values ``{name: (xs, ys)}`` (e.g. accuracy against
-    wall time, one line per run)."""
+    wall time, one line per run); markers only on short lines; with ``logy`` a log scale
+    (zeros, e.g. gradients that underflowed, are left out)."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    for name, (xs, ys) in series.items():
-        ax.plot(xs, ys, marker="o", ms=3, label=name)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    _draw_series(ax, series, xlabel, ylabel, title, logy)
+    return _save(fig, path)
+
+
+def plot_panels(panels: Sequence[dict], path: str | Path, columns: int = 2) -> Path:
+    """Several :func:`plot_series` figures side by side, one panel per dict of its keyword
+    arguments (``series``, ``xlabel``, ``ylabel``, ``title``, optional ``logy``)."""
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 4 * rows), squeeze=False)
+    for ax, panel in zip(axes.flat, panels):
+        _draw_series(ax, **{"logy": False, **panel})
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
     return _save(fig, path)
 
 

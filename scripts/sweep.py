@@ -198,17 +198,22 @@ def figures(folder: Path, axes: dict, rows: list[dict], table: list[dict]) -> li
     if curves:
         spec = next(iter(curves.values()))[0]
         ys = {k: np.array([c["y"] for c in cs], float) for k, cs in curves.items()}
-        out.append(
-            plotting.plot_line(
-                spec["x"],
-                {k: np.nanmean(y, axis=0) for k, y in ys.items()},
-                figs / f"{spec['name']}.png",
-                xlabel=spec["xlabel"],
-                ylabel=f"{spec['ylabel']} (mean ± std over seeds)",
-                title=spec["title"],
-                errors={k: np.nanstd(y, axis=0) for k, y in ys.items() if len(y) > 1},
+        path, logy = figs / f"{spec['name']}.png", spec.get("logy", False)
+        ylabel = f"{spec['ylabel']} (mean ± std over seeds)"
+        labels = {"xlabel": spec["xlabel"], "title": spec["title"], "logy": logy}
+        if all(cs[0]["x"] == spec["x"] for cs in curves.values()):
+            means = {k: np.nanmean(y, axis=0) for k, y in ys.items()}
+            errors = {k: np.nanstd(y, axis=0) for k, y in ys.items() if len(y) > 1}
+            out.append(
+                plotting.plot_line(spec["x"], means, path, ylabel=ylabel, errors=errors, **labels)
             )
-        )
+        else:  # each configuration on its own x (e.g. sequence lengths): the means alone
+            series = {k: (curves[k][0]["x"], np.nanmean(y, axis=0)) for k, y in ys.items()}
+            out.append(
+                plotting.plot_series(
+                    series, path, ylabel=f"{spec['ylabel']} (mean over seeds)", **labels
+                )
+            )
     return out
 
 

@@ -11,7 +11,7 @@ import pytest
 from rnn_jax.recurrent import cells
 from rnn_jax.recurrent.gru import GRU, GRU_RESET_AFTER
 from rnn_jax.recurrent.lstm import LSTM, lstm_init
-from rnn_jax.recurrent.rnn import RNN_RELU, RNN_TANH
+from rnn_jax.recurrent.rnn import IRNN, RNN_RELU, RNN_TANH
 from rnn_jax.typing import LSTMCarry
 
 
@@ -39,6 +39,17 @@ def test_rnn_step_matches_equation(key, tiny, cell, act):
     pn = jax.tree.map(np.asarray, p)
     want = act(np.asarray(x) @ pn["wx"] + np.asarray(h) @ pn["wh"] + pn["b"])
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+
+
+def test_irnn_starts_at_the_identity(key, tiny):
+    """Le et al. 2015: W_h = I and small input weights, so a zero input carries a
+    non-negative state unchanged."""
+    params = IRNN.init(key, tiny.D, tiny.H)
+    np.testing.assert_array_equal(params["wh"], np.eye(tiny.H))
+    assert float(jnp.std(params["wx"])) < 1e-2
+    h = jnp.abs(jax.random.normal(key, (tiny.B, tiny.H)))
+    _, y = IRNN.step(params, h, jnp.zeros((tiny.B, tiny.D)))
+    np.testing.assert_array_equal(y, h)
 
 
 def test_lstm_step_matches_equation(key, tiny):

@@ -32,6 +32,20 @@ def test_figures_are_written(tmp_path):
             ylabel="accuracy",
             title="t",
         ),
+        plotting.plot_panels(
+            [
+                {
+                    "series": {"a": ([1, 2], [1e-3, 0.0])},
+                    "xlabel": "d",
+                    "ylabel": "g",
+                    "title": "zeros left out of a log scale",
+                    "logy": True,
+                },
+                {"series": {"b": ([1, 2], [0.5, 0.6])}, "xlabel": "x", "ylabel": "y", "title": "t"},
+                {"series": {"c": ([1, 2], [0.5, 0.6])}, "xlabel": "x", "ylabel": "y", "title": "t"},
+            ],
+            tmp_path / "f" / "panels.png",
+        ),  # fmt: skip
         plotting.plot_completions(
             np.zeros((2, 28, 28)), 14, np.ones((2, 28, 28)), [0, 1], tmp_path / "f" / "comp.png"
         ),

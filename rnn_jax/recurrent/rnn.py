@@ -1,4 +1,6 @@
-"""The vanilla RNN, ``h_t = act(x_t W_x + h_{t-1} W_h + b)``, with tanh or relu."""
+"""The vanilla RNN, ``h_t = act(x_t W_x + h_{t-1} W_h + b)``, with tanh or relu, and the
+IRNN (Le et al. 2015): the relu RNN started at ``W_h = I``, so that at initialisation it
+carries its state unchanged and its gradients neither vanish nor explode."""
 
 from collections.abc import Callable
 from functools import partial
@@ -14,6 +16,18 @@ from rnn_jax.typing import Params, PRNGKey
 def rnn_init(key: PRNGKey, in_dim: int, hidden: int, *, dtype=jnp.float32) -> Params:
     """Vanilla RNN params: ``wx`` [D, H], ``wh`` [H, H], ``b`` [H]."""
     return gated.init_weights(key, in_dim, hidden, 1, dtype)
+
+
+def irnn_init(
+    key: PRNGKey, in_dim: int, hidden: int, *, dtype=jnp.float32, input_std: float = 1e-3
+) -> Params:
+    """IRNN params (Le et al. 2015): ``wh = I``, ``wx ~ N(0, input_std^2)``, ``b = 0``."""
+    wx = input_std * jax.random.normal(key, (in_dim, hidden), jnp.float32)
+    return {
+        "wx": wx.astype(dtype),
+        "wh": jnp.eye(hidden, dtype=dtype),
+        "b": jnp.zeros((hidden,), dtype),
+    }
 
 
 def rnn_recur(
@@ -34,6 +48,14 @@ RNN_RELU = register(
         name="rnn_relu",
         about="relu RNN, the classic",
         init=rnn_init,
+        recur=partial(rnn_recur, activation=jax.nn.relu),
+    )
+)
+IRNN = register(
+    gated.gated_cell(
+        name="irnn",
+        about="relu RNN started at the identity (Le et al. 2015)",
+        init=irnn_init,
         recur=partial(rnn_recur, activation=jax.nn.relu),
     )
 )

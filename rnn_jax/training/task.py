@@ -98,10 +98,11 @@ def by_epochs(train: EpochTrainConfig, examples: int, *, evals: int = 1, logs: i
 
 
 def curve(
-    name: str, x: Sequence, y: Sequence, xlabel: str, ylabel: str, title: str
+    name: str, x: Sequence, y: Sequence, xlabel: str, ylabel: str, title: str, logy: bool = False
 ) -> dict[str, Any]:
     """A results entry (``results["curve"]``) that a sweep draws for every configuration,
-    mean ± std over its seeds, in ``figures/<name>.png`` (:mod:`scripts.sweep`)."""
+    mean ± std over its seeds, in ``figures/<name>.png`` (:mod:`scripts.sweep`); ``logy``
+    for a log scale."""
     return {
         "name": name,
         "x": [str(v) if isinstance(v, str) else float(v) for v in x],
@@ -109,6 +110,7 @@ def curve(
         "xlabel": xlabel,
         "ylabel": ylabel,
         "title": title,
+        "logy": logy,
     }
 
 
