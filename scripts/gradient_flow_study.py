@@ -5,7 +5,8 @@ exploding tanh RNN with and without gradient clipping; one figure and one table.
     python -m scripts.gradient_flow_study --cells rnn,lstm --lengths 50,100 --steps 200
 
 Both grids are sweeps of ``experiments.gradient_flow`` (:mod:`scripts.sweep`), so a re-run
-skips finished runs and resumes interrupted ones. The figure: ``||dL/dh_t||`` against the
+skips finished runs and resumes interrupted ones. Every run clips its gradients (``--clip``)
+but one: the exploding tanh RNN is also run without. The figure: ``||dL/dh_t||`` against the
 distance to the loss at the longest length, at initialisation and after training; the
 training loss and gradient norm of a tanh RNN whose recurrent weights start at
 ``--explode-scale`` times orthogonal, clipped and not; and the share of test sequences
@@ -64,14 +65,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000, help="training steps of each run")
     parser.add_argument("--explode-scale", type=float, default=2.0)
     parser.add_argument("--explode-length", type=int, default=300)
-    parser.add_argument("--clip", type=float, default=1.0, help="the clipped run's global norm")
+    parser.add_argument(
+        "--clip",
+        type=float,
+        default=1.0,
+        help="gradient clipping (global norm) of every run but the unclipped exploding one "
+        "(without it the IRNN diverges at T >= 300)",
+    )
     parser.add_argument("--root", default="runs/sweeps")
     parser.add_argument("--out", default="docs/gradient_flow.png")
     args = parser.parse_args()
     lengths = sorted(int(n) for n in args.lengths.split(","))
     cells = args.cells.split(",")
     main_folder = sweep(
-        args, "gradient_flow", [f"model.cell={args.cells}", f"length={args.lengths}"]
+        args,
+        "gradient_flow",
+        [f"model.cell={args.cells}", f"length={args.lengths}", f"train.clip_norm={args.clip}"],
     )
     clip_folder = sweep(
         args,

@@ -57,6 +57,10 @@ class Cell:
         ``(params, x [..., D]) -> xw`` and its recurrent half ``(params, carry, xw_t)``,
         so that ``unroll`` can project all steps in one matmul.
       paths: optional :class:`LayerPath` fast paths, in order of preference.
+      jacobian_diagonal: optional ``(params, carry, xw_t) -> d carry_t / d carry_{t-1}``'s
+        diagonal, shaped like the carry, for a split cell (``xw_t`` is ``project``'s output):
+        what parallel evaluation by quasi-Newton steps needs (:mod:`.deer`), in about a
+        step's arithmetic; without it, one Jacobian-vector product per state unit.
     """
 
     name: str
@@ -68,6 +72,7 @@ class Cell:
     project: Callable[[Params, jax.Array], jax.Array] | None = None
     recur: Callable[[Params, Carry, jax.Array], tuple[Carry, Hidden]] | None = None
     paths: tuple[LayerPath, ...] = ()
+    jacobian_diagonal: Callable[[Params, Carry, jax.Array], Carry] | None = None
 
 
 def split_step(

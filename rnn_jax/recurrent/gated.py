@@ -3,11 +3,14 @@
 rules (gates accumulate in at least float32; bfloat16 params stay bfloat16 in memory).
 """
 
+import dataclasses
 from collections.abc import Callable
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 
+from rnn_jax.recurrent import deer
 from rnn_jax.recurrent.cells import Cell, LayerPath, split_step
 from rnn_jax.typing import Carry, Params, PRNGKey
 
@@ -72,6 +75,14 @@ def recur_matmul(params: Params, h: jax.Array) -> jax.Array:
     return jnp.dot(h.astype(params["wh"].dtype), params["wh"], preferred_element_type=acc)
 
 
+def recurrent_diagonal(params: Params, gate: int, like: jax.Array) -> jax.Array:
+    """``wh[i, gate * H + i]`` for each unit ``i`` (how unit ``i``'s own state enters its
+    pre-activation of gate number ``gate``), broadcast to ``like`` [..., H] in its dtype."""
+    hid = hidden_size(params)
+    block = params["wh"][:, gate * hid : (gate + 1) * hid]
+    return jnp.broadcast_to(jnp.diagonal(block).astype(like.dtype), like.shape)
+
+
 def zero_hidden(params: Params, batch_shape: tuple[int, ...]) -> jax.Array:
     """Zero hidden state ``[*batch_shape, H]`` in the params' dtype (RNN and GRU carry)."""
     return jnp.zeros((*batch_shape, hidden_size(params)), params["wh"].dtype)
@@ -85,9 +96,12 @@ def gated_cell(
     recur: Callable[[Params, Carry, jax.Array], tuple[Carry, jax.Array]],
     init_carry: Callable[[Params, tuple[int, ...]], Carry] = zero_hidden,
     paths: tuple[LayerPath, ...] = (),
+    jacobian_diagonal: Callable[[Params, Carry, jax.Array], Carry] | None = None,
 ) -> Cell:
-    """A cell of this layout: its step is ``recur(params, carry, project(params, x_t))``."""
-    return Cell(
+    """A cell of this layout: its step is ``recur(params, carry, project(params, x_t))``;
+    besides ``paths``, it runs in parallel over time by quasi-DEER on request
+    (``unroll(..., path="deer")``, :mod:`.deer`; never chosen by default)."""
+    cell = Cell(
         name=name,
         about=about,
         init=init,
@@ -97,4 +111,8 @@ def gated_cell(
         project=project,
         recur=recur,
         paths=paths,
+        jacobian_diagonal=jacobian_diagonal,
     )
+    never = lambda params, carry, xs: False  # noqa: E731
+    deer_path = LayerPath(name="deer", run=partial(deer.deer_layer, cell), applies=never)
+    return dataclasses.replace(cell, paths=(*paths, deer_path))

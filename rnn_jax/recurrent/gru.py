@@ -35,6 +35,31 @@ def gru_recur(params: Params, h: jax.Array, xw: jax.Array) -> tuple[jax.Array, j
     return h_new, h_new
 
 
+def gru_jacobian_diagonal(params: Params, h: jax.Array, xw: jax.Array) -> jax.Array:
+    """``d h_t / d h_{t-1}``'s diagonal for :func:`gru_recur`::
+
+        d h_i = 1 - z_i + z_i' (n_i - h_i) + z_i n_i'
+        z_i'  = z_i (1 - z_i) W_z[i, i]
+        n_i'  = (1 - n_i^2) (r_i W_n[i, i] + sum_j h_j r_j (1 - r_j) W_r[i, j] W_n[j, i])
+
+    (unit ``i``'s own state reaches its candidate through every reset gate ``r_j``).
+    """
+    hid = h.shape[-1]
+    acc = gated.acc_dtype(params["wh"].dtype)
+    wh = params["wh"]
+    zr = gated.sigmoid(
+        xw[..., : 2 * hid] + jnp.dot(h, wh[:, : 2 * hid], preferred_element_type=acc)
+    )
+    z, r = jnp.split(zr, 2, axis=-1)
+    w_r, w_n = wh[:, hid : 2 * hid].astype(acc), wh[:, 2 * hid :].astype(acc)
+    n = jnp.tanh(xw[..., 2 * hid :] + jnp.dot((r * h).astype(wh.dtype), wh[:, 2 * hid :],
+                                             preferred_element_type=acc))  # fmt: skip
+    through_resets = jnp.dot(h * r * (1 - r), w_n * w_r.T)
+    dn = (1 - n * n) * (r * gated.recurrent_diagonal(params, 2, r) + through_resets)
+    dz = z * (1 - z) * gated.recurrent_diagonal(params, 0, z)
+    return (1 - z + dz * (n - h) + z * dn).astype(h.dtype)
+
+
 def gru_reset_after_init(key: PRNGKey, in_dim: int, hidden: int, *, dtype=jnp.float32) -> Params:
     """Reset-after GRU params: those of :func:`gru_init` plus ``bhn`` [H]."""
     params = gru_init(key, in_dim, hidden, dtype=dtype)
@@ -65,7 +90,11 @@ def gru_reset_after_recur(
 
 GRU = register(
     gated.gated_cell(
-        name="gru", about="GRU, reset before the candidate", init=gru_init, recur=gru_recur
+        name="gru",
+        about="GRU, reset before the candidate",
+        init=gru_init,
+        recur=gru_recur,
+        jacobian_diagonal=gru_jacobian_diagonal,
     )
 )
 GRU_RESET_AFTER = register(

@@ -35,6 +35,24 @@ def lstm_recur(params: Params, carry: LSTMCarry, xw: jax.Array) -> tuple[LSTMCar
     return LSTMCarry(h_new, c_new.astype(c.dtype)), h_new
 
 
+def lstm_jacobian_diagonal(params: Params, carry: LSTMCarry, xw: jax.Array) -> LSTMCarry:
+    """The diagonal of ``d (h_t, c_t) / d (h_{t-1}, c_{t-1})``: ``d c_t / d c_{t-1} = f``, and
+    ``d h_t / d h_{t-1}`` through the four gates' own-unit weights ``W_*[i, i]``::
+
+        d c_i = c_i f_i' + g_i i_i' + i_i g_i'       (d c_t / d h_{t-1}, diagonal)
+        d h_i = o_i' tanh(c_t,i) + o_i (1 - tanh^2(c_t,i)) d c_i
+    """
+    h, c = carry
+    z = xw + gated.recur_matmul(params, h)
+    i, f, g, o = jnp.split(z, 4, axis=-1)
+    si, sf, tg, so = gated.sigmoid(i), gated.sigmoid(f), jnp.tanh(g), gated.sigmoid(o)
+    own = [gated.recurrent_diagonal(params, gate, z[..., : h.shape[-1]]) for gate in range(4)]
+    tc = jnp.tanh(sf * c + si * tg)
+    dc = c * sf * (1 - sf) * own[1] + tg * si * (1 - si) * own[0] + si * (1 - tg * tg) * own[2]
+    dh = so * (1 - so) * own[3] * tc + so * (1 - tc * tc) * dc
+    return LSTMCarry(dh.astype(h.dtype), sf.astype(c.dtype))
+
+
 def lstm_init_carry(params: Params, batch_shape: tuple[int, ...]) -> LSTMCarry:
     """Zero ``LSTMCarry``; ``c`` is kept in at least float32 (it accumulates over time)."""
     dtype = params["wh"].dtype
@@ -50,5 +68,6 @@ LSTM = register(
         recur=lstm_recur,
         init_carry=lstm_init_carry,
         paths=(LayerPath(name="fused", run=lstm_layer, applies=fused_applies),),
+        jacobian_diagonal=lstm_jacobian_diagonal,
     )
 )

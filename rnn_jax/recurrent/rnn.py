@@ -38,9 +38,22 @@ def rnn_recur(
     return h_new, h_new
 
 
+def rnn_jacobian_diagonal(
+    params: Params, h: jax.Array, xw: jax.Array, *, activation: Callable = jnp.tanh
+) -> jax.Array:
+    """``d h_t / d h_{t-1}``'s diagonal: ``act'(x_t W_x + h_{t-1} W_h + b) * diag(W_h)``."""
+    pre = xw + gated.recur_matmul(params, h)
+    _, slope = jax.jvp(activation, (pre,), (jnp.ones_like(pre),))  # elementwise: act'(pre)
+    return (slope * gated.recurrent_diagonal(params, 0, pre)).astype(h.dtype)
+
+
 RNN_TANH = register(
     gated.gated_cell(
-        name="rnn", about="tanh RNN", init=rnn_init, recur=partial(rnn_recur, activation=jnp.tanh)
+        name="rnn",
+        about="tanh RNN",
+        init=rnn_init,
+        recur=partial(rnn_recur, activation=jnp.tanh),
+        jacobian_diagonal=partial(rnn_jacobian_diagonal, activation=jnp.tanh),
     )
 )
 RNN_RELU = register(
@@ -49,6 +62,7 @@ RNN_RELU = register(
         about="relu RNN, the classic",
         init=rnn_init,
         recur=partial(rnn_recur, activation=jax.nn.relu),
+        jacobian_diagonal=partial(rnn_jacobian_diagonal, activation=jax.nn.relu),
     )
 )
 IRNN = register(
@@ -57,5 +71,6 @@ IRNN = register(
         about="relu RNN started at the identity (Le et al. 2015)",
         init=irnn_init,
         recur=partial(rnn_recur, activation=jax.nn.relu),
+        jacobian_diagonal=partial(rnn_jacobian_diagonal, activation=jax.nn.relu),
     )
 )
