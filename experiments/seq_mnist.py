@@ -63,6 +63,11 @@ class TrainConfig(task.EpochTrainConfig):
     """Training images held out (fixed by the seed) to choose the model."""
     val_images: Annotated[int, checks.count] = 2000
     """Of those, how many each validation reads (784 steps each: a cost to keep small)."""
+    evals_per_epoch: Annotated[int, checks.count] = 2
+    """Validations (and checkpoints) per pass over the training images."""
+    steps: Annotated[int, checks.non_negative] = 0
+    """Optimizer steps of the run (a budget, e.g. for time to accuracy); 0: --train.epochs
+    passes over the training images."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,10 @@ def make_task(config: Config, options: experiment.MnistOptions) -> task.Task:
     model = build_model(config)
     _, loss_fn, eval_sums = make_fns(model, config.model.pool, tuple(pixel_order(config)))
     val = {k: v[: config.train.val_images] for k, v in data["val"].items()}
-    schedule = task.by_epochs(config.train, len(data["train"]["label"]), evals=2, logs=10)
+    t = config.train
+    schedule = task.by_epochs(t, len(data["train"]["label"]), evals=t.evals_per_epoch, logs=10)
+    if t.steps:
+        schedule = schedule._replace(steps=t.steps)
 
     def report(params, run_dir: Path) -> task.Report:
         test = train.Validation(eval_sums, data["test"], 500)(params)

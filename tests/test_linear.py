@@ -1,6 +1,7 @@
 """rnn_jax.recurrent.linear: the parallel path equals the sequential one (values and
 gradients, padded, reversed), the log-space minGRU stays finite over 16k steps, the LRU's
-eigenvalues stay inside the unit circle, and bfloat16 inputs recur in float32."""
+eigenvalues stay inside the unit circle, minGRU's and minLSTM's gates start with long
+memories, and bfloat16 inputs recur in float32."""
 
 import jax
 import jax.numpy as jnp
@@ -66,6 +67,21 @@ def test_lru_eigenvalues_stay_inside_the_unit_circle_for_any_parameters():
         params = {**params, "nu_log": wild[0], "theta_log": wild[1]}
         radius = np.abs(np.asarray(linear.lru_eigenvalues(params)))
         assert np.all(radius <= 1.0) and np.all(radius[np.asarray(wild[0]) > -10] < 1.0)
+
+
+@pytest.mark.parametrize(
+    "cell,coefficients",
+    [(linear.MINGRU, linear._mingru_coefficients), (linear.MINLSTM, linear._minlstm_coefficients)],
+    ids=["mingru", "minlstm"],
+)
+def test_gated_linear_cells_start_with_memories_from_2_to_1000_steps(cell, coefficients):
+    """Chrono initialisation: with a zero input, each unit keeps a = u / (1 + u) of its state,
+    a memory 1 / (1 - a) = 1 + u of 2 to 1000 steps, spread over that range."""
+    params = cell.init(jax.random.PRNGKey(0), D, 256)
+    log_a, _ = coefficients(params, jnp.zeros((1, D)))
+    memory = 1 / (1 - np.exp(np.asarray(log_a[0], np.float64)))
+    assert memory.min() >= 2 - 1e-3 and memory.max() <= 1000 + 1e-1
+    assert np.median(memory) > 100  # uniform in u: half of them keep over 500 steps
 
 
 @pytest.mark.parametrize("cell", LINEAR, ids=lambda c: c.name)

@@ -37,3 +37,12 @@ def test_tiny_cli_run_reads_pixels_and_predicts(tmp_path, run_cli, permute):
     )
     labels = experiments.load(run).predict(mnist.synthetic(3, seed=1)[0])
     assert labels.shape == (3,) and set(labels.tolist()) <= set(range(10))
+
+
+def test_a_step_budget_replaces_the_epochs(tmp_path):
+    from rnn_jax.training import experiment
+
+    config = sm.Config(synthetic=120, train=sm.TrainConfig(
+        val_size=40, val_images=10, batch_size=20, steps=7, evals_per_epoch=4))  # fmt: skip
+    schedule = sm.make_task(config, experiment.MnistOptions()).schedule
+    assert (schedule.steps, schedule.eval_every) == (7, 1)  # 80 images: 4 steps a pass

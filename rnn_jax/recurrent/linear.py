@@ -84,12 +84,23 @@ def _log_g(x: jax.Array) -> jax.Array:
     return jnp.where(x >= 0, jnp.log(jax.nn.relu(x) + 0.5), -jax.nn.softplus(-x))
 
 
-def _mingru_init(key: PRNGKey, in_dim: int, hidden: int, *, dtype=jnp.float32) -> Params:
-    """minGRU: ``wx`` [D, 2H] (update gate z, candidate), ``b`` [2H], and the block's."""
-    k_x, k_block = jax.random.split(key)
+def _chrono_bias(key: PRNGKey, hidden: int, max_memory: float) -> jax.Array:
+    """``log u``, ``u ~ U[1, max_memory - 1]`` per unit (Tallec & Ollivier 2018's chrono
+    initialisation): a gate ``sigmoid(log u) = u / (1 + u)`` that keeps the state for about
+    ``1 + u`` steps, from 2 to ``max_memory``, as the LRU's ring does."""
+    return jnp.log(jax.random.uniform(key, (hidden,), minval=1.0, maxval=max_memory - 1))
+
+
+def _mingru_init(
+    key: PRNGKey, in_dim: int, hidden: int, *, dtype=jnp.float32, max_memory: float = 1000.0
+) -> Params:
+    """minGRU: ``wx`` [D, 2H] (update gate z, candidate), ``b`` [2H] (the update gate's
+    chrono-initialised: ``1 - z`` keeps the state 2 to ``max_memory`` steps), the block's."""
+    k_x, k_bias, k_block = jax.random.split(key, 3)
+    keep = _chrono_bias(k_bias, hidden, max_memory)
     return {
         "wx": _dense(k_x, in_dim, 2 * hidden, dtype),
-        "b": jnp.zeros(2 * hidden, dtype),
+        "b": jnp.concatenate([-keep, jnp.zeros(hidden)]).astype(dtype),
         **_block_init(k_block, in_dim, hidden, dtype),
     }
 
@@ -100,12 +111,16 @@ def _mingru_coefficients(params: Params, u: jax.Array) -> tuple[jax.Array, jax.A
     return -jax.nn.softplus(k), -jax.nn.softplus(-k) + _log_g(cand)
 
 
-def _minlstm_init(key: PRNGKey, in_dim: int, hidden: int, *, dtype=jnp.float32) -> Params:
-    """minLSTM: ``wx`` [D, 3H] (forget f, input i, candidate), ``b`` [3H], and the block's."""
-    k_x, k_block = jax.random.split(key)
+def _minlstm_init(
+    key: PRNGKey, in_dim: int, hidden: int, *, dtype=jnp.float32, max_memory: float = 1000.0
+) -> Params:
+    """minLSTM: ``wx`` [D, 3H] (forget f, input i, candidate), ``b`` [3H] (chrono: forget
+    bias ``log u``, input bias ``-log u``, as :func:`_mingru_init`), and the block's."""
+    k_x, k_bias, k_block = jax.random.split(key, 3)
+    keep = _chrono_bias(k_bias, hidden, max_memory)
     return {
         "wx": _dense(k_x, in_dim, 3 * hidden, dtype),
-        "b": jnp.zeros(3 * hidden, dtype),
+        "b": jnp.concatenate([keep, -keep, jnp.zeros(hidden)]).astype(dtype),
         **_block_init(k_block, in_dim, hidden, dtype),
     }
 
