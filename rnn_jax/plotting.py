@@ -88,12 +88,15 @@ def plot_line(
 Series = dict[str, tuple[Sequence[float], Sequence[float]]]  # {name: (xs, ys)}
 
 
-def _draw_series(ax, series: Series, xlabel: str, ylabel: str, title: str, logy: bool) -> None:
+def _draw_series(
+    ax, series: Series, xlabel: str, ylabel: str, title: str, logy: bool, colors: dict | None
+) -> None:
     for name, (xs, ys) in series.items():
         ys = np.asarray(ys, float)
         if logy:
             ys = np.where(ys > 0, ys, np.nan)
-        ax.plot(xs, ys, marker="o" if len(ys) <= 50 else None, ms=3, label=name)
+        color = (colors or {}).get(name)
+        ax.plot(xs, ys, marker="o" if len(ys) <= 50 else None, ms=3, label=name, color=color)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     if logy:
         ax.set_yscale("log")
@@ -114,17 +117,18 @@ def plot_series(
     wall time, one line per run); markers only on short lines; with ``logy`` a log scale
     (zeros, e.g. gradients that underflowed, are left out)."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    _draw_series(ax, series, xlabel, ylabel, title, logy)
+    _draw_series(ax, series, xlabel, ylabel, title, logy, None)
     return _save(fig, path)
 
 
 def plot_panels(panels: Sequence[dict], path: str | Path, columns: int = 2) -> Path:
     """Several :func:`plot_series` figures side by side, one panel per dict of its keyword
-    arguments (``series``, ``xlabel``, ``ylabel``, ``title``, optional ``logy``)."""
+    arguments (``series``, ``xlabel``, ``ylabel``, ``title``, optional ``logy``), and an
+    optional ``colors`` ``{name: color}`` that keeps a line's colour from panel to panel."""
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 4 * rows), squeeze=False)
     for ax, panel in zip(axes.flat, panels):
-        _draw_series(ax, **{"logy": False, **panel})
+        _draw_series(ax, **{"logy": False, "colors": None, **panel})
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
     fig.tight_layout()

@@ -33,6 +33,15 @@ def members(folder: Path) -> list[tuple[dict, dict, Path]]:
     return found
 
 
+def failed(folder: Path) -> list[tuple[dict, Path]]:
+    """``(config, run_dir)`` of every run in a sweep folder that stopped on a NaN."""
+    found = []
+    for marker in sorted(folder.glob("*/failed.json")):
+        config = json.loads((marker.parent / "config.json").read_text())["config"]
+        found.append((config, marker.parent))
+    return found
+
+
 def train_series(run_dir: Path, name: str) -> tuple[list[int], list[float]]:
     """A training metric against step, from a run's ``metrics.jsonl``."""
     rows = [r for r in rundir.read_metrics(run_dir) if r["split"] == "train" and r["name"] == name]
@@ -60,7 +69,7 @@ def sweep(args: argparse.Namespace, name: str, axes: list[str]) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cells", default="rnn,irnn,lstm,gru,lru")
+    parser.add_argument("--cells", default="rnn,irnn,lstm,gru,mingru,lru")
     parser.add_argument("--lengths", default="100,300,1000")
     parser.add_argument("--steps", type=int, default=1000, help="training steps of each run")
     parser.add_argument("--explode-scale", type=float, default=2.0)
@@ -70,7 +79,7 @@ def main() -> None:
         type=float,
         default=1.0,
         help="gradient clipping (global norm) of every run but the unclipped exploding one "
-        "(without it the IRNN diverges at T >= 300)",
+        "(1.0 is every experiment's default)",
     )
     parser.add_argument("--root", default="runs/sweeps")
     parser.add_argument("--out", default="docs/gradient_flow.png")
@@ -108,13 +117,13 @@ def main() -> None:
     if exploding:  # the exploding RNN's gradients at initialisation beside the others
         name = f"rnn, W_h x {args.explode_scale} (length {args.explode_length})"
         norms["init"][name] = tuple(exploding[0]["gradient_norm"][k] for k in ("distance", "init"))
-    solved = {
-        cell: (lengths, [r["test_accuracy"] for c, r, _ in sorted(
-            ((c, r, d) for c, r, d in runs if c["model"]["cell"] == cell),
-            key=lambda m: m[0]["length"],
-        )])
-        for cell in cells
-    }  # fmt: skip
+    solved = {}  # per cell, its finished lengths (a run that diverged has no test figure)
+    for cell in cells:
+        done = sorted(
+            (c["length"], r["test_accuracy"]) for c, r, _ in runs if c["model"]["cell"] == cell
+        )
+        if done:
+            solved[cell] = tuple(map(list, zip(*done)))
     clipped = {
         (f"clip {c['train']['clip_norm']}" if c["train"]["clip_norm"] else "no clipping"): d
         for c, _, d in members(clip_folder)
@@ -134,11 +143,15 @@ def main() -> None:
         {"series": solved, "xlabel": "sequence length", "ylabel": "test sequences solved",
          "title": "adding problem solved (|error| < 0.04)"},
     ]  # fmt: skip
-    plotting.plot_panels(panels, args.out)
-    print(f"{'cell':<6}" + "".join(f"{'T=' + str(n):>22}" for n in lengths))
+    names = [*cells, *norms["init"], *clipped]  # one colour per line name, in every panel
+    colors = {name: f"C{i % 10}" for i, name in enumerate(dict.fromkeys(names))}
+    plotting.plot_panels([{**panel, "colors": colors} for panel in panels], args.out)
+    print(f"{'cell':<7}" + "".join(f"{'T=' + str(n):>22}" for n in lengths))
     for cell in cells:
         by_length = {c["length"]: r for c, r, _ in runs if c["model"]["cell"] == cell}
-        print(f"{cell:<6}" + "".join(f"{table_entry(by_length.get(n)):>22}" for n in lengths))
+        diverged = {c["length"] for c, d in failed(main_folder) if c["model"]["cell"] == cell}
+        entries = ["diverged" if n in diverged else table_entry(by_length.get(n)) for n in lengths]
+        print(f"{cell:<7}" + "".join(f"{e:>22}" for e in entries))
     print("(solved share, then ||dL/dh|| at distance T after training)")
     print(f"wrote {args.out}")
 

@@ -1,5 +1,7 @@
-"""quasi-DEER: the nonlinear cells in parallel over time equal their sequential scan, the
-cells' Jacobian diagonals are the Jacobian's, and a capped run falls back to the scan."""
+"""quasi-DEER: the nonlinear cells in parallel over time equal their sequential scan at
+trained-scale weights over 40 steps, the cells' Jacobian diagonals are the Jacobian's, and a
+capped run falls back to the scan. (tests/test_scan.py runs the "deer" path of every cell
+through the generic checks: lengths, reverse, float64 finite differences.)"""
 
 import jax
 import jax.numpy as jnp
@@ -51,9 +53,7 @@ def test_the_jacobian_diagonal_is_the_jacobians(cell):
 
 
 @pytest.mark.parametrize("cell", DEER_CELLS, ids=lambda c: c.name)
-@pytest.mark.parametrize(
-    "lengths,reverse", [(None, False), ([40, 17, 0], False), ([40, 9, 3], True)]
-)
+@pytest.mark.parametrize("lengths,reverse", [(None, False), ([40, 9, 0], True)])
 def test_deer_equals_the_sequential_scan(cell, lengths, reverse):
     params = trained_scale(cell, jax.random.key(4), 3, 8)
     xs = jax.random.normal(jax.random.key(5), (3, 40, 3))
