@@ -32,9 +32,10 @@ def main() -> None:
     for run in args.runs:
         config = json.loads((Path(run) / "config.json").read_text())["config"]
         model = config["model"]
-        epochs = config["train"].get("epochs")
+        steps, epochs = config["train"].get("steps"), config["train"].get("epochs")
+        budget = f", {steps} steps" if steps else f", {epochs} epoch{'s' * (epochs != 1)}"
         name = f"{model['cell']} {'x'.join(map(str, model['hidden']))}" + (
-            f", {epochs} epoch{'s' * (epochs != 1)}" if epochs else ""
+            budget if steps or epochs else ""
         )
         name = name if name not in series else f"{name} ({run})"  # two runs alike: both kept
         series[name] = curve(run)

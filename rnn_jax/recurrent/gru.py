@@ -13,15 +13,8 @@ def gru_init(key: PRNGKey, in_dim: int, hidden: int, *, dtype=jnp.float32) -> Pa
     return gated.init_weights(key, in_dim, hidden, 3, dtype)
 
 
-def gru_recur(params: Params, h: jax.Array, xw: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """GRU step in the course's (reset-before) form::
-
-        z, r = sigmoid(x_t W_x[z,r] + h_{t-1} W_h[z,r] + b[z,r])
-        n    = tanh(x_t W_x[n] + (r * h_{t-1}) W_h[n] + b[n])
-        h_t  = (1 - z) * h_{t-1} + z * n
-
-    The candidate needs ``r`` first, so this form costs two recurrent matmuls.
-    """
+def _gates(params: Params, h: jax.Array, xw: jax.Array) -> tuple[jax.Array, ...]:
+    """The reset-before GRU's ``z, r, n`` (in the accumulation dtype)."""
     hid = h.shape[-1]
     acc = gated.acc_dtype(params["wh"].dtype)
     wh = params["wh"]
@@ -31,6 +24,19 @@ def gru_recur(params: Params, h: jax.Array, xw: jax.Array) -> tuple[jax.Array, j
     z, r = jnp.split(zr, 2, axis=-1)
     rh = (r * h).astype(wh.dtype)
     n = jnp.tanh(xw[..., 2 * hid :] + jnp.dot(rh, wh[:, 2 * hid :], preferred_element_type=acc))
+    return z, r, n
+
+
+def gru_recur(params: Params, h: jax.Array, xw: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """GRU step in the course's (reset-before) form::
+
+        z, r = sigmoid(x_t W_x[z,r] + h_{t-1} W_h[z,r] + b[z,r])
+        n    = tanh(x_t W_x[n] + (r * h_{t-1}) W_h[n] + b[n])
+        h_t  = (1 - z) * h_{t-1} + z * n
+
+    The candidate needs ``r`` first, so this form costs two recurrent matmuls.
+    """
+    z, _, n = _gates(params, h, xw)
     h_new = (h + z * (n - h)).astype(h.dtype)
     return h_new, h_new
 
@@ -45,15 +51,9 @@ def gru_jacobian_diagonal(params: Params, h: jax.Array, xw: jax.Array) -> jax.Ar
     (unit ``i``'s own state reaches its candidate through every reset gate ``r_j``).
     """
     hid = h.shape[-1]
-    acc = gated.acc_dtype(params["wh"].dtype)
-    wh = params["wh"]
-    zr = gated.sigmoid(
-        xw[..., : 2 * hid] + jnp.dot(h, wh[:, : 2 * hid], preferred_element_type=acc)
-    )
-    z, r = jnp.split(zr, 2, axis=-1)
-    w_r, w_n = wh[:, hid : 2 * hid].astype(acc), wh[:, 2 * hid :].astype(acc)
-    n = jnp.tanh(xw[..., 2 * hid :] + jnp.dot((r * h).astype(wh.dtype), wh[:, 2 * hid :],
-                                             preferred_element_type=acc))  # fmt: skip
+    z, r, n = _gates(params, h, xw)
+    wh = params["wh"].astype(z.dtype)
+    w_r, w_n = wh[:, hid : 2 * hid], wh[:, 2 * hid :]
     through_resets = jnp.dot(h * r * (1 - r), w_n * w_r.T)
     dn = (1 - n * n) * (r * gated.recurrent_diagonal(params, 2, r) + through_resets)
     dz = z * (1 - z) * gated.recurrent_diagonal(params, 0, z)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.recurrent import gated
-from rnn_jax.recurrent.cells import register
+from rnn_jax.recurrent.cells import Cell, register
 from rnn_jax.typing import Params, PRNGKey
 
 
@@ -47,30 +47,18 @@ def rnn_jacobian_diagonal(
     return (slope * gated.recurrent_diagonal(params, 0, pre)).astype(h.dtype)
 
 
-RNN_TANH = register(
-    gated.gated_cell(
-        name="rnn",
-        about="tanh RNN",
-        init=rnn_init,
-        recur=partial(rnn_recur, activation=jnp.tanh),
-        jacobian_diagonal=partial(rnn_jacobian_diagonal, activation=jnp.tanh),
+def _vanilla(name: str, about: str, init, activation: Callable) -> Cell:
+    return register(
+        gated.gated_cell(
+            name=name,
+            about=about,
+            init=init,
+            recur=partial(rnn_recur, activation=activation),
+            jacobian_diagonal=partial(rnn_jacobian_diagonal, activation=activation),
+        )
     )
-)
-RNN_RELU = register(
-    gated.gated_cell(
-        name="rnn_relu",
-        about="relu RNN, the classic",
-        init=rnn_init,
-        recur=partial(rnn_recur, activation=jax.nn.relu),
-        jacobian_diagonal=partial(rnn_jacobian_diagonal, activation=jax.nn.relu),
-    )
-)
-IRNN = register(
-    gated.gated_cell(
-        name="irnn",
-        about="relu RNN started at the identity (Le et al. 2015)",
-        init=irnn_init,
-        recur=partial(rnn_recur, activation=jax.nn.relu),
-        jacobian_diagonal=partial(rnn_jacobian_diagonal, activation=jax.nn.relu),
-    )
-)
+
+
+RNN_TANH = _vanilla("rnn", "tanh RNN", rnn_init, jnp.tanh)
+RNN_RELU = _vanilla("rnn_relu", "relu RNN, the classic", rnn_init, jax.nn.relu)
+IRNN = _vanilla("irnn", "relu RNN started at the identity (Le et al. 2015)", irnn_init, jax.nn.relu)
