@@ -47,7 +47,8 @@ def rnn_jacobian_diagonal(
     return (slope * gated.recurrent_diagonal(params, 0, pre)).astype(h.dtype)
 
 
-def _vanilla(name: str, about: str, init, activation: Callable) -> Cell:
+def _vanilla(name: str, about: str, init: Callable[..., Params], activation: Callable) -> Cell:
+    """Register a vanilla RNN cell with this init and activation."""
     return register(
         gated.gated_cell(
             name=name,
