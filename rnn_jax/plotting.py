@@ -101,7 +101,10 @@ def _draw_series(
     if logy:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if len(series) > 5:  # a long legend goes beside the lines, not over them
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+    else:
+        ax.legend(fontsize=8)
 
 
 def plot_series(

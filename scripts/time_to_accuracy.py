@@ -5,7 +5,8 @@ fastest under a fixed budget.
         --out docs/seq_mnist_time_to_accuracy.png
 
 Reads each run's ``metrics.jsonl`` (the ``val/accuracy`` rows and the seconds of training
-at each) and ``config.json`` (the cell that names the line).
+at each) and ``config.json`` (the cell, widths, pooling, input layer and budget that name the
+line).
 """
 
 import argparse
@@ -34,8 +35,12 @@ def main() -> None:
         model = config["model"]
         steps, epochs = config["train"].get("steps"), config["train"].get("epochs")
         budget = f", {steps} steps" if steps else f", {epochs} epoch{'s' * (epochs != 1)}"
-        name = f"{model['cell']} {'x'.join(map(str, model['hidden']))}" + (
-            budget if steps or epochs else ""
+        reads = [f"{model['pool']} pool"] if "pool" in model else []  # how the run reads
+        reads += [f"input layer {model['input_proj']}"] if model.get("input_proj") else []
+        name = (
+            f"{model['cell']} {'x'.join(map(str, model['hidden']))}"
+            + "".join(f", {part}" for part in reads)
+            + (budget if steps or epochs else "")
         )
         name = name if name not in series else f"{name} ({run})"  # two runs alike: both kept
         series[name] = curve(run)
