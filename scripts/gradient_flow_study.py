@@ -2,7 +2,8 @@
 exploding tanh RNN with and without gradient clipping; one figure and one table.
 
     python -m scripts.gradient_flow_study                       # docs/gradient_flow.png
-    python -m scripts.gradient_flow_study --cells rnn,lstm --lengths 50,100 --steps 200
+    python -m scripts.gradient_flow_study --cells rnn,lstm --lengths 50,100 --steps 200 \
+        --name small --out small.png
 
 Both grids are sweeps of ``experiments.gradient_flow`` (:mod:`scripts.sweep`), so a re-run
 skips finished runs and resumes interrupted ones. Every run clips its gradients (``--clip``)
@@ -71,7 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cells", default="rnn,irnn,lstm,gru,mingru,lru")
     parser.add_argument("--lengths", default="100,300,1000")
-    parser.add_argument("--steps", type=int, default=1000, help="training steps of each run")
+    parser.add_argument("--steps", type=int, default=1500, help="training steps of each run")
     parser.add_argument("--explode-scale", type=float, default=2.0)
     parser.add_argument("--explode-length", type=int, default=300)
     parser.add_argument(
@@ -82,18 +83,24 @@ def main() -> None:
         "(1.0 is every experiment's default)",
     )
     parser.add_argument("--root", default="runs/sweeps")
+    parser.add_argument(
+        "--name", default="gradient_flow", help="the sweeps' folders: NAME and NAME_clipping"
+    )
     parser.add_argument("--out", default="docs/gradient_flow.png")
     args = parser.parse_args()
-    lengths = sorted(int(n) for n in args.lengths.split(","))
+    try:
+        lengths = sorted(int(n) for n in args.lengths.split(","))
+    except ValueError:
+        parser.error(f"--lengths takes whole numbers separated by commas, got {args.lengths!r}")
     cells = args.cells.split(",")
     main_folder = sweep(
         args,
-        "gradient_flow",
+        args.name,
         [f"model.cell={args.cells}", f"length={args.lengths}", f"train.clip_norm={args.clip}"],
     )
     clip_folder = sweep(
         args,
-        "gradient_flow_clipping",
+        f"{args.name}_clipping",
         [
             "model.cell=rnn",
             f"model.recurrent_scale={args.explode_scale}",
