@@ -1,14 +1,23 @@
-"""Throughput of our LSTM stacks against Flax's ``nn.RNN`` and PyTorch's ``nn.LSTM``.
+"""Throughput of our recurrent stacks against Flax's ``nn.RNN`` and PyTorch, every cell.
 
-    python -m scripts.bench_cells [--repeats 7] [--steps 20] [--shapes 0,1,2] [--hoist auto]
-                                  [--devices 2]
+    python -m scripts.bench_cells [--cells lstm,gru_reset_after,gru,rnn] [--repeats 7]
+                                  [--steps 20] [--shapes 0,1,2] [--hoist auto] [--devices 2]
 
-For each shape it measures a training step (forward, backward and an Adam
+For each cell and shape it measures a training step (forward, backward and an Adam
 update on a linear readout of the last output, squared loss) and inference
 (forward only), in examples per second: compile time apart, warm-up excluded,
 the median of repeats of ``--steps`` calls each. Every framework runs in this
-process on the same data; the ratio columns are ours / reference. With
-``--devices N`` a row ``ours-dpN`` adds our train step split over N devices
+process on the same data; the ratio columns are ours / reference. The references:
+``lstm`` against ``nn.OptimizedLSTMCell`` and ``torch.nn.LSTM``, both GRUs against
+``nn.GRUCell`` and ``torch.nn.GRU`` (reset-after, like ``gru_reset_after``; the
+reset-before ``gru`` has no counterpart there and does the same matmuls), ``rnn``
+against ``nn.SimpleCell`` and ``torch.nn.RNN`` (tanh).
+
+Each row also gives its GFLOP/s (the matmuls' floating-point operations per second:
+projection, recurrence and, in training, the gradients' three times as many) and
+the share of the matmul peak: the best float32 rate that any installed library
+(PyTorch, numpy, XLA) reaches on a 2048^3 product, measured first in this process.
+With ``--devices N`` a row ``ours-dpN`` adds our train step split over N devices
 (``rnn_jax.training.train`` data parallelism; on a CPU, N devices of one core each),
 with its own ratio column.
 """
@@ -27,12 +36,61 @@ from jax.sharding import PartitionSpec as P
 
 from rnn_jax.nn import dense
 from rnn_jax.recurrent import stack
-from rnn_jax.recurrent.lstm import LSTM
+from rnn_jax.recurrent.cells import Cell, get_cell
 from rnn_jax.training import parallel, train
 
-# (batch, time steps, input features, LSTM sizes): the classifier, the row
+# (batch, time steps, input features, layer sizes): the classifier, the row
 # generator and the signal forecaster.
 SHAPES = [(128, 28, 28, (128,)), (128, 14, 28, (128, 256)), (32, 25, 100, (100, 100))]
+GATES = {"lstm": 4, "gru": 3, "gru_reset_after": 3, "rnn": 1}  # the cells compared
+PEAK_SIZE = 2048  # the square product whose best rate is the peak
+
+
+def matmul_flops(cell: str, batch: int, steps: int, d: int, sizes: tuple[int, ...]) -> tuple:
+    """``(inference, training)`` floating-point operations of a stack's matmuls per batch.
+
+    Per layer of input ``D``, width ``H`` and ``G`` gates, the projection ``P = 2 B T D G H``
+    and the recurrence ``R = 2 B T H G H``; inference is ``P + R``, training adds the
+    backward pass's ``R`` (``dh W_h^T``), ``R`` (``dW_h``), ``P`` (``dW_x``) and, above the
+    first layer, ``P`` (the input's gradient).
+    """
+    gates, infer, train_ = GATES[cell], 0.0, 0.0
+    for layer, (d_in, hid) in enumerate(zip((d, *sizes[:-1]), sizes)):
+        proj, recur = (
+            2.0 * batch * steps * d_in * gates * hid,
+            2.0 * batch * steps * hid * gates * hid,
+        )
+        infer += proj + recur
+        train_ += 3 * recur + (2 if layer == 0 else 3) * proj
+    return infer, train_
+
+
+def matmul_peak(repeats: int) -> dict[str, float]:
+    """GFLOP/s of a float32 ``PEAK_SIZE``^3 product in each installed library (best of
+    ``repeats`` timed calls after a warm-up)."""
+    n = PEAK_SIZE
+    a, b = (np.random.default_rng(i).normal(size=(n, n)).astype(np.float32) for i in (0, 1))
+    fns = {"numpy": lambda: a @ b}
+    ja, jb = jnp.asarray(a), jnp.asarray(b)
+    dot = jax.jit(jnp.dot)
+    fns["xla"] = lambda: dot(ja, jb).block_until_ready()
+    try:
+        import torch
+
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        fns["torch"] = lambda: ta @ tb
+    except ImportError:
+        pass
+    rates = {}
+    for name, fn in fns.items():
+        fn()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        rates[name] = 2.0 * n**3 / min(times) / 1e9
+    return rates
 
 
 def _seconds_per_call(fn: Callable[[], object], steps: int) -> float:
@@ -89,30 +147,30 @@ def _jax_bench(init_fn, apply_fn, xs, ys):
     return compile_s, step, lambda: infer(params, xs)
 
 
-def _ours(d, sizes, hoist):
-    """``(init, apply)`` of our LSTM stack with a linear readout of the last output."""
+def _ours(cell: Cell, d, sizes, hoist):
+    """``(init, apply)`` of our stack of ``cell`` with a linear readout of the last output."""
 
     def init(key):
         k1, k2 = jax.random.split(key)
         return {
-            "rnn": stack.stack_init(k1, LSTM, d, sizes),
+            "rnn": stack.stack_init(k1, cell, d, sizes),
             "head": dense.linear_init(k2, sizes[-1], 1),
         }
 
     def apply(params, xs):
-        _, hs = stack.stack_apply(LSTM, params["rnn"], xs, hoist=hoist)
+        _, hs = stack.stack_apply(cell, params["rnn"], xs, hoist=hoist)
         return dense.linear_apply(params["head"], hs[:, -1])
 
     return init, apply
 
 
-def bench_ours(xs, ys, sizes, hoist):
-    return _jax_bench(*_ours(xs.shape[-1], sizes, hoist), xs, ys)
+def bench_ours(cell, xs, ys, sizes, hoist):
+    return _jax_bench(*_ours(get_cell(cell), xs.shape[-1], sizes, hoist), xs, ys)
 
 
-def bench_ours_data_parallel(xs, ys, sizes, hoist, devices):
+def bench_ours_data_parallel(cell, xs, ys, sizes, hoist, devices):
     """Compile seconds and a train-step callable of ``training.train``'s data-parallel step."""
-    init, apply = _ours(xs.shape[-1], sizes, hoist)
+    init, apply = _ours(get_cell(cell), xs.shape[-1], sizes, hoist)
     mesh = parallel.data_parallel_mesh(devices)
 
     def loss_fn(params, batch, key):
@@ -137,29 +195,33 @@ def bench_ours_data_parallel(xs, ys, sizes, hoist, devices):
     return compile_s, step
 
 
-def bench_flax(xs, ys, sizes):
+def bench_flax(cell, xs, ys, sizes):
     import flax.linen as nn
+
+    flax_cell = {"lstm": nn.OptimizedLSTMCell, "rnn": nn.SimpleCell}.get(cell, nn.GRUCell)
 
     class Model(nn.Module):
         @nn.compact
         def __call__(self, xs):
             for h in sizes:
-                xs = nn.RNN(nn.OptimizedLSTMCell(h))(xs)
+                xs = nn.RNN(flax_cell(h))(xs)
             return nn.Dense(1)(xs[:, -1])
 
     model = Model()
     return _jax_bench(lambda k: model.init(k, xs), model.apply, xs, ys)
 
 
-def bench_torch(xs, ys, sizes):
+def bench_torch(cell, xs, ys, sizes):
     import torch
+
+    layer = {"lstm": torch.nn.LSTM, "rnn": torch.nn.RNN}.get(cell, torch.nn.GRU)
 
     class Model(torch.nn.Module):
         def __init__(self):
             super().__init__()
             dims = [xs.shape[-1], *sizes]
             self.rnns = torch.nn.ModuleList(
-                torch.nn.LSTM(a, b, batch_first=True) for a, b in zip(dims[:-1], dims[1:])
+                layer(a, b, batch_first=True) for a, b in zip(dims[:-1], dims[1:])
             )
             self.head = torch.nn.Linear(sizes[-1], 1)
 
@@ -187,6 +249,9 @@ def bench_torch(xs, ys, sizes):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--cells", default=",".join(GATES), help=f"cells to compare, of {', '.join(GATES)}"
+    )
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats; the median is kept")
     parser.add_argument("--steps", type=int, default=20, help="calls per timed repeat")
     parser.add_argument("--shapes", default="0,1,2", help="indices into SHAPES to run")
@@ -203,6 +268,13 @@ def main() -> None:
         help="also time our train step split over N devices (N CPU devices on a CPU)",
     )
     args = parser.parse_args()
+    cells = args.cells.split(",")
+    unknown = [c for c in cells if c not in GATES]
+    if unknown:
+        parser.error(f"unknown cells {unknown} in --cells; choose from {', '.join(GATES)}")
+    shapes = args.shapes.split(",")
+    if not all(i.isdigit() and int(i) < len(SHAPES) for i in shapes):
+        parser.error(f"--shapes takes indices 0-{len(SHAPES) - 1} joined by commas")
     parallel.split_cpu(args.devices)
     hoist = {"auto": None, "on": True, "off": False}[args.hoist]
     try:
@@ -214,43 +286,63 @@ def main() -> None:
         print("torch not installed: PyTorch columns skipped (pip install torch==2.13.0)")
 
     print(f"backend={jax.default_backend()} devices={jax.devices()} hoist={args.hoist}")
+    peaks = matmul_peak(args.repeats)
+    peak = max(peaks.values())
+    print(
+        f"float32 matmul peak ({PEAK_SIZE}^3): {peak:.1f} GFLOP/s ("
+        + ", ".join(f"{name} {rate:.1f}" for name, rate in peaks.items())
+        + ")"
+    )
     header = (
-        f"{'shape (B,T,D,H)':<28}{'impl':<8}{'compile s':>10}{'train ex/s':>12}"
-        f"{'infer ex/s':>12}{'train x':>9}{'infer x':>9}"
-        + (f"{'dp train x':>11}" if args.devices > 1 else "")
+        f"{'cell':<16}{'shape (B,T,D,H)':<22}{'impl':<8}{'compile s':>10}{'train ex/s':>11}"
+        f"{'GFLOP/s':>9}{'peak':>6}{'infer ex/s':>11}{'GFLOP/s':>9}{'peak':>6}"
+        f"{'train x':>9}{'infer x':>9}" + (f"{'dp train x':>11}" if args.devices > 1 else "")
     )
     print(header)
     rng = np.random.default_rng(0)
-    for i in (int(s) for s in args.shapes.split(",")):
-        b, t, d, sizes = SHAPES[i]
-        xs = jnp.asarray(rng.normal(size=(b, t, d)), jnp.float32)
-        ys = jnp.asarray(rng.normal(size=(b, 1)), jnp.float32)
-        impls = {"ours": bench_ours(xs, ys, sizes, hoist), "flax": bench_flax(xs, ys, sizes)}
-        if have_torch:
-            impls["torch"] = bench_torch(xs, ys, sizes)
-        fns = {}
-        for impl, (_, train_fn, infer_fn) in impls.items():
-            fns[(impl, "train")], fns[(impl, "infer")] = train_fn, infer_fn
-        dp = f"ours-dp{args.devices}"
-        if args.devices > 1:
-            dp_compile_s, fns[(dp, "train")] = bench_ours_data_parallel(
-                xs, ys, sizes, hoist, args.devices
-            )
-        eps = {k: b / s for k, s in _interleaved(fns, args.steps, args.repeats).items()}
-        name = f"({b},{t},{d},{'+'.join(map(str, sizes))})"
-        for impl, (compile_s, _, _) in impls.items():
-            train_eps, infer_eps = eps[(impl, "train")], eps[(impl, "infer")]
-            ratio = ""
-            if impl != "ours":
-                ratio = f"{eps[('ours', 'train')] / train_eps:>9.2f}"
-                ratio += f"{eps[('ours', 'infer')] / infer_eps:>9.2f}"
-                if args.devices > 1:
-                    ratio += f"{eps[(dp, 'train')] / train_eps:>11.2f}"
-            print(
-                f"{name:<28}{impl:<8}{compile_s:>10.2f}{train_eps:>12.0f}{infer_eps:>12.0f}{ratio}"
-            )
-        if args.devices > 1:
-            print(f"{name:<28}{dp:<8}{dp_compile_s:>10.2f}{eps[(dp, 'train')]:>12.0f}{'-':>12}")
+    for cell in cells:
+        for i in map(int, shapes):
+            b, t, d, sizes = SHAPES[i]
+            xs = jnp.asarray(rng.normal(size=(b, t, d)), jnp.float32)
+            ys = jnp.asarray(rng.normal(size=(b, 1)), jnp.float32)
+            impls = {
+                "ours": bench_ours(cell, xs, ys, sizes, hoist),
+                "flax": bench_flax(cell, xs, ys, sizes),
+            }
+            if have_torch:
+                impls["torch"] = bench_torch(cell, xs, ys, sizes)
+            fns = {}
+            for impl, (_, train_fn, infer_fn) in impls.items():
+                fns[(impl, "train")], fns[(impl, "infer")] = train_fn, infer_fn
+            dp = f"ours-dp{args.devices}"
+            if args.devices > 1:
+                dp_compile_s, fns[(dp, "train")] = bench_ours_data_parallel(
+                    cell, xs, ys, sizes, hoist, args.devices
+                )
+            eps = {k: b / s for k, s in _interleaved(fns, args.steps, args.repeats).items()}
+            flops = dict(zip(("infer", "train"), matmul_flops(cell, b, t, d, sizes)))
+
+            def rate(impl, kind):
+                gflops = eps[(impl, kind)] / b * flops[kind] / 1e9
+                return f"{eps[(impl, kind)]:>11.0f}{gflops:>9.1f}{gflops / peak:>6.0%}"
+
+            name = f"({b},{t},{d},{'+'.join(map(str, sizes))})"
+            for impl, (compile_s, _, _) in impls.items():
+                ratio = ""
+                if impl != "ours":
+                    ratio = f"{eps[('ours', 'train')] / eps[(impl, 'train')]:>9.2f}"
+                    ratio += f"{eps[('ours', 'infer')] / eps[(impl, 'infer')]:>9.2f}"
+                    if args.devices > 1:
+                        ratio += f"{eps[(dp, 'train')] / eps[(impl, 'train')]:>11.2f}"
+                print(
+                    f"{cell:<16}{name:<22}{impl:<8}{compile_s:>10.2f}{rate(impl, 'train')}"
+                    f"{rate(impl, 'infer')}{ratio}",
+                    flush=True,
+                )
+            if args.devices > 1:
+                print(
+                    f"{cell:<16}{name:<22}{dp:<8}{dp_compile_s:>10.2f}{eps[(dp, 'train')]:>11.0f}"
+                )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ gpus=$(python -c "import jax; print(sum(d.platform == 'gpu' for d in jax.devices
 
 step "tests on the GPU (cells, scans, the fused LSTM, models, training)"
 JAX_PLATFORMS=cuda timeout 150 python -m pytest -q -x -p no:cacheprovider \
-    tests/test_cells.py tests/test_scan.py tests/test_lstm_fused.py tests/test_models.py \
+    tests/test_cells.py tests/test_scan.py tests/test_fused_layers.py tests/test_models.py \
     tests/test_train.py
 
 step "bench_cells: ours / Flax nn.RNN / PyTorch nn.LSTM (cuDNN)"

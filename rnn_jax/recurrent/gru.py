@@ -1,10 +1,14 @@
-"""The GRU in two forms: the course's reset-before and cuDNN/PyTorch/Flax's reset-after."""
+"""The GRU in two forms: the course's reset-before and cuDNN/PyTorch/Flax's reset-after,
+each with its fused layer path (:mod:`rnn_jax.recurrent.fused.gru`: a hand-derived backward
+pass and a CPU kernel)."""
 
 import jax
 import jax.numpy as jnp
 
 from rnn_jax.recurrent import gated
-from rnn_jax.recurrent.cells import register
+from rnn_jax.recurrent.cells import LayerPath, register
+from rnn_jax.recurrent.fused.gru import gru_layer, gru_reset_after_layer
+from rnn_jax.recurrent.fused.layer import fused_applies
 from rnn_jax.typing import Params, PRNGKey
 
 
@@ -22,7 +26,7 @@ def _gates(params: Params, h: jax.Array, xw: jax.Array) -> tuple[jax.Array, ...]
         xw[..., : 2 * hid] + jnp.dot(h, wh[:, : 2 * hid], preferred_element_type=acc)
     )
     z, r = jnp.split(zr, 2, axis=-1)
-    rh = (r * h).astype(wh.dtype)
+    rh = (r * h.astype(acc)).astype(wh.dtype)
     n = jnp.tanh(xw[..., 2 * hid :] + jnp.dot(rh, wh[:, 2 * hid :], preferred_element_type=acc))
     return z, r, n
 
@@ -37,7 +41,8 @@ def gru_recur(params: Params, h: jax.Array, xw: jax.Array) -> tuple[jax.Array, j
     The candidate needs ``r`` first, so this form costs two recurrent matmuls.
     """
     z, _, n = _gates(params, h, xw)
-    h_new = (h + z * (n - h)).astype(h.dtype)
+    h_acc = h.astype(z.dtype)
+    h_new = (h_acc + z * (n - h_acc)).astype(h.dtype)
     return h_new, h_new
 
 
@@ -84,7 +89,8 @@ def gru_reset_after_recur(
     n = jnp.tanh(
         xw[..., 2 * hid :] + r * (a_n + jnp.broadcast_to(params["bhn"].astype(a.dtype), a_n.shape))
     )
-    h_new = (h + z * (n - h)).astype(h.dtype)
+    h_acc = h.astype(a.dtype)
+    h_new = (h_acc + z * (n - h_acc)).astype(h.dtype)
     return h_new, h_new
 
 
@@ -94,6 +100,7 @@ GRU = register(
         about="GRU, reset before the candidate",
         init=gru_init,
         recur=gru_recur,
+        paths=(LayerPath(name="fused", run=gru_layer, applies=fused_applies),),
         jacobian_diagonal=gru_jacobian_diagonal,
     )
 )
@@ -103,5 +110,6 @@ GRU_RESET_AFTER = register(
         about="GRU as cuDNN, PyTorch and Flax",
         init=gru_reset_after_init,
         recur=gru_reset_after_recur,
+        paths=(LayerPath(name="fused", run=gru_reset_after_layer, applies=fused_applies),),
     )
 )

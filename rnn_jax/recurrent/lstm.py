@@ -1,12 +1,13 @@
 """The LSTM, gates fused in the order ``i, f, g, o``, with its fast layer path
-(:mod:`rnn_jax.recurrent.fused_lstm`: a hand-derived backward pass and a CPU kernel)."""
+(:mod:`rnn_jax.recurrent.fused.lstm`: a hand-derived backward pass and a CPU kernel)."""
 
 import jax
 import jax.numpy as jnp
 
 from rnn_jax.recurrent import gated
 from rnn_jax.recurrent.cells import LayerPath, register
-from rnn_jax.recurrent.fused_lstm import fused_applies, lstm_layer
+from rnn_jax.recurrent.fused.layer import fused_applies
+from rnn_jax.recurrent.fused.lstm import lstm_layer
 from rnn_jax.typing import LSTMCarry, Params, PRNGKey
 
 

@@ -9,7 +9,9 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.recurrent import gated
-from rnn_jax.recurrent.cells import Cell, register
+from rnn_jax.recurrent.cells import Cell, LayerPath, register
+from rnn_jax.recurrent.fused.layer import fused_applies
+from rnn_jax.recurrent.fused.rnn import rnn_layer
 from rnn_jax.typing import Params, PRNGKey
 
 
@@ -47,19 +49,23 @@ def rnn_jacobian_diagonal(
     return (slope * gated.recurrent_diagonal(params, 0, pre)).astype(h.dtype)
 
 
-def _vanilla(name: str, about: str, init: Callable[..., Params], activation: Callable) -> Cell:
-    """Register a vanilla RNN cell with this init and activation."""
+def _vanilla(name: str, about: str, init: Callable[..., Params], relu: bool) -> Cell:
+    """Register a vanilla RNN cell with this init and activation (relu, else tanh), and its
+    fused layer path (:mod:`rnn_jax.recurrent.fused.rnn`)."""
+    activation = jax.nn.relu if relu else jnp.tanh
+    fused = LayerPath(name="fused", run=partial(rnn_layer, relu=relu), applies=fused_applies)
     return register(
         gated.gated_cell(
             name=name,
             about=about,
             init=init,
             recur=partial(rnn_recur, activation=activation),
+            paths=(fused,),
             jacobian_diagonal=partial(rnn_jacobian_diagonal, activation=activation),
         )
     )
 
 
-RNN_TANH = _vanilla("rnn", "tanh RNN", rnn_init, jnp.tanh)
-RNN_RELU = _vanilla("rnn_relu", "relu RNN, the classic", rnn_init, jax.nn.relu)
-IRNN = _vanilla("irnn", "relu RNN started at the identity (Le et al. 2015)", irnn_init, jax.nn.relu)
+RNN_TANH = _vanilla("rnn", "tanh RNN", rnn_init, relu=False)
+RNN_RELU = _vanilla("rnn_relu", "relu RNN, the classic", rnn_init, relu=True)
+IRNN = _vanilla("irnn", "relu RNN started at the identity (Le et al. 2015)", irnn_init, relu=True)

@@ -45,7 +45,7 @@ def stack_apply(
       seq_lengths: ``[B]`` valid lengths, passed to every layer.
       dropout: drop rate between layers (training only; needs ``key``).
       key: PRNG key for dropout.
-      **unroll_kw: ``reverse``, ``unroll``, ``hoist``, ``fused`` for :func:`unroll`.
+      **unroll_kw: ``reverse``, ``unroll``, ``hoist``, ``path`` for :func:`unroll`.
 
     Returns:
       ``(per-layer final carries, top layer outputs [B, T, H])``.

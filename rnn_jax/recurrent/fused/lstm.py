@@ -23,13 +23,13 @@ scan and does two matmuls per step. Here:
     dW_h = sum_t h_{t-1}^T dz_t,  dW_x = sum_t x_t^T dz_t,  db = sum_t dz_t
 
 On a CPU in float32 both time loops run in a compiled kernel
-(:mod:`rnn_jax.recurrent.fused_lstm.cpu`: one call per loop, the batch split over the cores)
-instead of XLA's loops; the matmuls over all steps stay with XLA either way.
+(:mod:`rnn_jax.recurrent.fused.kernel`, ``lstm.cc``: one call per loop, the batch split over
+the cores) instead of XLA's loops; the matmuls over all steps stay with XLA either way.
 
 With ``lengths``, a sequence's carry is frozen past its length (both loops skip
 its finished rows), so padded batches keep the fast path.
 
-Gradients equal ``jax.grad`` of the plain scan (tests/test_lstm_fused.py).
+Gradients equal ``jax.grad`` of the plain scan (tests/test_fused_layers.py).
 """
 
 from functools import partial
@@ -37,7 +37,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from rnn_jax.recurrent.fused_lstm import cpu as lstm_cpu
+from rnn_jax.recurrent.fused import kernel
+from rnn_jax.recurrent.fused.layer import with_lengths
 from rnn_jax.typing import LSTMCarry, Params
 
 
@@ -74,22 +75,6 @@ def _cell(a: jax.Array, c_prev: jax.Array) -> tuple[jax.Array, jax.Array]:
     return o * jnp.tanh(c), c
 
 
-def _use_kernel(xs: jax.Array) -> bool:
-    """Whether the time loops run in the compiled CPU kernel: float32 on a CPU, when built."""
-    return (
-        xs.dtype == jnp.float32
-        and xs.shape[0] > 0
-        and jax.default_backend() == "cpu"
-        and lstm_cpu.available()
-    )
-
-
-def fused_applies(params: Params, carry: LSTMCarry, xs: jax.Array) -> bool:
-    """Whether :func:`lstm_layer` serves these operands: float32 or float64 throughout."""
-    dtypes = {x.dtype for x in jax.tree.leaves((params, carry, xs))}
-    return len(dtypes) == 1 and dtypes.pop() in (jnp.float32, jnp.float64)
-
-
 def lstm_layer(
     params: Params,
     carry: LSTMCarry,
@@ -104,13 +89,7 @@ def lstm_layer(
     past it), cheaper gradients. Expects float32 or float64 params, inputs and carry
     of one dtype. ``unroll`` applies to XLA's loops (the CPU kernel has none).
     """
-    t_len, batch = xs_tbd.shape[:2]
-    if seq_lengths is None:
-        return lstm_scan(params, carry, xs_tbd, jnp.full((batch,), t_len, jnp.int32), unroll)
-    lengths = jnp.asarray(seq_lengths, jnp.int32)
-    carry, hs = lstm_scan(params, carry, xs_tbd, lengths, unroll)
-    valid_tb1 = (jnp.arange(t_len, dtype=jnp.int32)[:, None] < lengths[None, :])[..., None]
-    return carry, jnp.where(valid_tb1, hs, jnp.zeros_like(hs))
+    return with_lengths(lstm_scan, params, carry, xs_tbd, seq_lengths, unroll)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(4,))
@@ -119,7 +98,7 @@ def lstm_scan(
 ) -> tuple[LSTMCarry, jax.Array]:
     """The layer's core: ``(carry, hs [T, B, H])`` where ``hs`` holds each sequence's
     frozen ``h`` past its length (``lengths`` [B] int32; :func:`lstm_layer` zeroes them)."""
-    if _use_kernel(xs_tbd):
+    if kernel.use_kernel(xs_tbd):
         carry, _, hs, _ = _forward(params, carry, xs_tbd, lengths, unroll)
         return carry, hs
 
@@ -134,11 +113,23 @@ def lstm_scan(
     return jax.lax.scan(body, carry, (xs_tbd @ params["wx"], steps), unroll=unroll)
 
 
+def _kernel_forward(xw, wh, b, h0, c0, lengths):
+    """The kernel's forward loop: gate activations [T, B, 4H] over ``xw`` (aliased), h, c."""
+    t_len, batch, g4 = xw.shape
+    per_step = ((t_len, batch, g4 // 4), xw.dtype)
+    return kernel.call(
+        "rnn_jax_lstm_forward",
+        ((xw.shape, xw.dtype), per_step, per_step),
+        *(xw, wh, b, h0, c0, lengths),
+        aliases={0: 0},  # gates overwrite xw where XLA can spare it
+    )
+
+
 def _forward(params, carry, xs_tbd, lengths, unroll):
     """``(carry_T, gates, hs, cs)``: gate activations [T, B, 4H], h, c [T, B, H] of all steps."""
     xw = xs_tbd @ params["wx"]
-    if _use_kernel(xs_tbd):
-        gates, hs, cs = lstm_cpu.forward(xw, params["wh"], params["b"], carry.h, carry.c, lengths)
+    if kernel.use_kernel(xs_tbd):
+        gates, hs, cs = _kernel_forward(xw, params["wh"], params["b"], carry.h, carry.c, lengths)
         return LSTMCarry(hs[-1], cs[-1]), gates, hs, cs
 
     def body(t, state):
@@ -158,8 +149,13 @@ def _forward(params, carry, xs_tbd, lengths, unroll):
 def _backward(params, carry0, cs, gates, lengths, cts, unroll):
     """``(dz [T, B, 4H], dh_0, dc_0)``: the reverse loop, from the outputs' cotangents."""
     (dh_t, dc_t), dys = cts
-    if _use_kernel(gates):
-        return lstm_cpu.backward(gates, cs, carry0.c, params["wh"], dys, dh_t, dc_t, lengths)
+    if kernel.use_kernel(gates):
+        return kernel.call(
+            "rnn_jax_lstm_backward",
+            ((gates.shape, gates.dtype), (dh_t.shape, dh_t.dtype), (dc_t.shape, dc_t.dtype)),
+            *(gates, cs, carry0.c, params["wh"], dys, dh_t, dc_t, lengths),
+            aliases={0: 0},  # dz overwrites the gates
+        )
     i, f, g, o = jnp.split(gates, 4, axis=-1)
     c_prev = jnp.concatenate([carry0.c[None], cs[:-1]], axis=0)
     tc = jnp.tanh(cs)
