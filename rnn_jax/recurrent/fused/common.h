@@ -167,17 +167,22 @@ void LeftOver(int64_t rows, int64_t k_dim, int64_t n_dim, const float* a, int64_
 }
 
 // C[m, n] = C0 + A[m, k] W[k, n], W packed by Pack, C0 `init` (row stride ldc)
-// or zero when null: tiles of kMr rows, then one tile for the rows left over.
+// or zero when null. Panel by panel, each through all row tiles (kMr rows, then
+// one tile for the rows left over): a panel stays in L1 while the rows pass it,
+// where the other order streams every panel from L2 once per row tile.
 void Gemm(int64_t m, int64_t k_dim, int64_t n_dim, const float* a, int64_t lda,
           const float* packed, const float* init, float* c, int64_t ldc) {
-  int64_t i = 0;
-  for (; i + kMr <= m; i += kMr) {
-    Rows<kMr>(k_dim, n_dim, a + i * lda, lda, packed, init == nullptr ? nullptr : init + i * ldc,
-              c + i * ldc, ldc);
-  }
-  if (i < m) {
-    LeftOver<kMr - 1>(m - i, k_dim, n_dim, a + i * lda, lda, packed,
-                      init == nullptr ? nullptr : init + i * ldc, c + i * ldc, ldc);
+  for (int64_t p = 0; p * kNr < n_dim; ++p) {
+    const int64_t col = p * kNr, cols = std::min<int64_t>(kNr, n_dim - col);
+    const float* panel = packed + p * k_dim * kNr;
+    const auto from = [&](int64_t row) { return init == nullptr ? nullptr : init + row * ldc + col; };
+    int64_t i = 0;
+    for (; i + kMr <= m; i += kMr) {
+      Tile<kMr>(k_dim, a + i * lda, lda, panel, from(i), c + i * ldc + col, ldc, cols);
+    }
+    if (i < m) {
+      LeftOver<kMr - 1>(m - i, k_dim, cols, a + i * lda, lda, panel, from(i), c + i * ldc + col, ldc);
+    }
   }
 }
 

@@ -1,10 +1,11 @@
 // The time loops of a GRU layer, both forms, as XLA FFI handlers for the CPU (float32).
-// Gates are fused in the order z, r, n; xw[t] = x_t W_x holds no bias.
+// Gates are fused in the order z, r, n; xw[t] = x_t W_x (no bias) is each step's
+// input projection, computed in the step's first matmul into the gates' slot.
 //
 // Reset-after (cuDNN, PyTorch, Flax), one recurrent matmul a = h W_h per step:
 //   z, r = sigmoid(xw[z,r] + b[z,r] + a[z,r]);  hn = a[n] + bhn
 //   n = tanh(xw[n] + b[n] + r * hn);            h = h_prev + z (n - h_prev)
-//   forward saves [z, r, n] over xw (aliased), and hn;
+//   forward saves [z, r, n] and hn;
 //   backward, from dh (+ dy[t]):
 //     dn = dh z (1 - n^2),  da = [dh (n - h_prev) z (1 - z),  dn hn r (1 - r),  dn r]
 //     dh_prev = dh (1 - z) + da W_h^T
@@ -14,7 +15,7 @@
 // Reset-before (the course's), two recurrent matmuls per step:
 //   z, r = sigmoid(xw[z,r] + b[z,r] + h_prev W_h[z,r])
 //   n = tanh(xw[n] + b[n] + (r h_prev) W_h[n]);  h = h_prev + z (n - h_prev)
-//   forward saves [z, r, n] over xw (aliased);
+//   forward saves [z, r, n];
 //   backward: dn = dh z (1 - n^2),  drh = dn W_h[n]^T,  dr = drh h_prev r (1 - r),
 //     dz = dh (n - h_prev) z (1 - z),  dh_prev = dh (1 - z) + drh r + [dz, dr] W_h[z,r]^T
 //   writes [dz, dr, dn] over the gates (aliased): the input's gradient, and with
@@ -29,24 +30,40 @@
 
 namespace {
 
-ffi::Error ResetAfterForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw,
-                             ffi::Buffer<ffi::F32> wh, ffi::Buffer<ffi::F32> bias,
-                             ffi::Buffer<ffi::F32> bhn, ffi::Buffer<ffi::F32> h0,
-                             ffi::Buffer<ffi::S32> lengths, ffi::ResultBuffer<ffi::F32> gates,
-                             ffi::ResultBuffer<ffi::F32> hns, ffi::ResultBuffer<ffi::F32> hs) {
+// The gates' sizes from wh [M?, H, 3H]: false unless its last axis is 3H.
+bool GruSizes(const ffi::Buffer<ffi::F32>& wh, int64_t& hid, int64_t& g3) {
+  const auto dims = wh.dimensions();
+  if (dims.size() < 2 || dims.back() != 3 * dims[dims.size() - 2]) return false;
+  hid = dims[dims.size() - 2];
+  g3 = dims.back();
+  return true;
+}
+
+ffi::Error ResetAfterForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xs,
+                             ffi::Buffer<ffi::F32> wx, ffi::Buffer<ffi::F32> wh,
+                             ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> bhn,
+                             ffi::Buffer<ffi::F32> h0, ffi::Buffer<ffi::S32> lengths,
+                             ffi::ResultBuffer<ffi::F32> gates, ffi::ResultBuffer<ffi::F32> hns,
+                             ffi::ResultBuffer<ffi::F32> hs) {
   Layout s;
-  if (!ReadLayout(xw, s) || s.width % 3 != 0) return ShapeError("RnnJaxGruResetAfterForward");
-  const int64_t batch = s.batch, g3 = s.width, hid = g3 / 3;
-  if (!HasDims(wh, s.lead, {hid, g3}) || !HasDims(bias, s.lead, {g3}) ||
+  int64_t hid, g3;
+  if (!ReadLayout(xs, s) || !GruSizes(wh, hid, g3)) {
+    return ShapeError("RnnJaxGruResetAfterForward");
+  }
+  const int64_t batch = s.batch, d = s.width;
+  if (!HasDims(wx, s.lead, {d, g3}) || !HasDims(wh, s.lead, {hid, g3}) ||
+      !HasDims(bias, s.lead, {g3}) ||
       !HasDims(bhn, s.lead, {hid}) || !HasDims(h0, s.lead, {batch, hid}) ||
       !HasDims(lengths, s.lead, {batch})) {
     return ShapeError("RnnJaxGruResetAfterForward");
   }
+  const auto packed_x = PackAll(wx.typed_data(), s.members, d * g3, g3, d, g3, false);
   const auto packed = PackAll(wh.typed_data(), s.members, hid * g3, g3, hid, g3, false);
   const int64_t seq_g = s.t_len * batch * g3, seq_h = s.t_len * batch * hid;  // per member
+  const int64_t seq_x = s.t_len * batch * d;
 
   ParallelMembers(pool, s.members, batch, [&](int64_t m, int64_t lo, int64_t hi) {
-    const float* x = xw.typed_data() + m * seq_g;
+    const float* x = xs.typed_data() + m * seq_x;
     const float* b = bias.typed_data() + m * g3;
     const float* bn = bhn.typed_data() + m * hid;
     float* g_out = gates->typed_data() + m * seq_g;
@@ -57,6 +74,8 @@ ffi::Error ResetAfterForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw,
     for (int64_t t = 0; t < s.t_len; ++t) {
       const float* h_prev = t == 0 ? h0.typed_data() + m * batch * hid
                                    : h_out + (t - 1) * batch * hid;
+      float* g_t = g_out + (t * batch + lo) * g3;
+      Gemm(hi - lo, d, g3, x + (t * batch + lo) * d, d, packed_x[m].data(), nullptr, g_t, g3);
       Gemm(hi - lo, hid, g3, h_prev + lo * hid, hid, packed[m].data(), nullptr, a.data(), g3);
       for (int64_t r = lo; r < hi; ++r) {
         const float* hp = h_prev + r * hid;
@@ -65,9 +84,9 @@ ffi::Error ResetAfterForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw,
           std::memcpy(hr, hp, hid * sizeof(float));
           continue;
         }
-        const float* xr = x + (t * batch + r) * g3;
         const float* ar = a.data() + (r - lo) * g3;
         float* gr = g_out + (t * batch + r) * g3;
+        const float* xr = gr;  // x_t W_x, overwritten unit by unit with [z, r, n]
         float* hnr = hn_out + (t * batch + r) * hid;
         ForUnits(hid, [&](auto tag, int64_t u) {
           using T = decltype(tag);
@@ -158,24 +177,29 @@ ffi::Error ResetAfterBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates,
   return ffi::Error::Success();
 }
 
-ffi::Error ResetBeforeForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw,
-                              ffi::Buffer<ffi::F32> wh, ffi::Buffer<ffi::F32> bias,
-                              ffi::Buffer<ffi::F32> h0, ffi::Buffer<ffi::S32> lengths,
-                              ffi::ResultBuffer<ffi::F32> gates, ffi::ResultBuffer<ffi::F32> hs) {
+ffi::Error ResetBeforeForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xs,
+                              ffi::Buffer<ffi::F32> wx, ffi::Buffer<ffi::F32> wh,
+                              ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> h0,
+                              ffi::Buffer<ffi::S32> lengths, ffi::ResultBuffer<ffi::F32> gates,
+                              ffi::ResultBuffer<ffi::F32> hs) {
   Layout s;
-  if (!ReadLayout(xw, s) || s.width % 3 != 0) return ShapeError("RnnJaxGruForward");
-  const int64_t batch = s.batch, g3 = s.width, hid = g3 / 3;
-  if (!HasDims(wh, s.lead, {hid, g3}) || !HasDims(bias, s.lead, {g3}) ||
+  int64_t hid, g3;
+  if (!ReadLayout(xs, s) || !GruSizes(wh, hid, g3)) return ShapeError("RnnJaxGruForward");
+  const int64_t batch = s.batch, d = s.width;
+  if (!HasDims(wx, s.lead, {d, g3}) || !HasDims(wh, s.lead, {hid, g3}) ||
+      !HasDims(bias, s.lead, {g3}) ||
       !HasDims(h0, s.lead, {batch, hid}) || !HasDims(lengths, s.lead, {batch})) {
     return ShapeError("RnnJaxGruForward");
   }
   const float* w = wh.typed_data();
+  const auto packed_x = PackAll(wx.typed_data(), s.members, d * g3, g3, d, g3, false);
   const auto packed_zr = PackAll(w, s.members, hid * g3, g3, hid, 2 * hid, false);
   const auto packed_n = PackAll(w + 2 * hid, s.members, hid * g3, g3, hid, hid, false);
   const int64_t seq_g = s.t_len * batch * g3, seq_h = s.t_len * batch * hid;  // per member
+  const int64_t seq_x = s.t_len * batch * d;
 
   ParallelMembers(pool, s.members, batch, [&](int64_t m, int64_t lo, int64_t hi) {
-    const float* x = xw.typed_data() + m * seq_g;
+    const float* x = xs.typed_data() + m * seq_x;
     const float* b = bias.typed_data() + m * g3;
     float* g_out = gates->typed_data() + m * seq_g;
     float* h_out = hs->typed_data() + m * seq_h;
@@ -184,9 +208,9 @@ ffi::Error ResetBeforeForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw,
     for (int64_t t = 0; t < s.t_len; ++t) {
       const float* h_prev = t == 0 ? h0.typed_data() + m * batch * hid
                                    : h_out + (t - 1) * batch * hid;
-      const float* x_t = x + (t * batch + lo) * g3;
       float* g_t = g_out + (t * batch + lo) * g3;
-      Gemm(hi - lo, hid, 2 * hid, h_prev + lo * hid, hid, packed_zr[m].data(), x_t, g_t, g3);
+      Gemm(hi - lo, d, g3, x + (t * batch + lo) * d, d, packed_x[m].data(), nullptr, g_t, g3);
+      Gemm(hi - lo, hid, 2 * hid, h_prev + lo * hid, hid, packed_zr[m].data(), g_t, g_t, g3);
       for (int64_t r = lo; r < hi; ++r) {
         float* gr = g_out + (t * batch + r) * g3;
         const float* hp = h_prev + r * hid;
@@ -200,7 +224,7 @@ ffi::Error ResetBeforeForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw,
           Store(rhr + u, r_ * Load<T>(hp + u));
         });
       }
-      Gemm(hi - lo, hid, hid, rh.data(), hid, packed_n[m].data(), x_t + 2 * hid, g_t + 2 * hid,
+      Gemm(hi - lo, hid, hid, rh.data(), hid, packed_n[m].data(), g_t + 2 * hid, g_t + 2 * hid,
            g3);
       for (int64_t r = lo; r < hi; ++r) {
         float* gr = g_out + (t * batch + r) * g3;
@@ -306,7 +330,8 @@ ffi::Error ResetBeforeBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates
 XLA_FFI_DEFINE_HANDLER_SYMBOL(RnnJaxGruResetAfterForward, ResetAfterForward,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()  // xw [T, B, 3H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // xs [T, B, D]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // wx [D, 3H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // wh [H, 3H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // b [3H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // bhn [H]
@@ -334,7 +359,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(RnnJaxGruResetAfterBackward, ResetAfterBackward,
 XLA_FFI_DEFINE_HANDLER_SYMBOL(RnnJaxGruForward, ResetBeforeForward,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()  // xw [T, B, 3H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // xs [T, B, D]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // wx [D, 3H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // wh [H, 3H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // b [3H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // h0 [B, H]

@@ -1,7 +1,8 @@
 """GRU layers, both forms, with hand-derived backward passes (``jax.custom_vjp``).
 
 Gates are fused in the order ``z, r, n`` (:mod:`rnn_jax.recurrent.gru`). The input
-projection of all steps is one matmul; each loop step saves what the backward pass
+projection of all steps is one matmul (the CPU kernel joins each step's to its first
+recurrent matmul instead); each loop step saves what the backward pass
 needs (the gate activations, and for the reset-after form ``hn = h W_h[n] + bhn``);
 the reverse loop carries ``dh`` alone; the weight gradients are single large
 matmuls over all steps. With ``h_p = h_{t-1}`` and ``dh`` the step's total cotangent::
@@ -70,15 +71,15 @@ def gru_reset_after_scan(params, h0, xs_tbd, lengths, unroll):
 
 def _after_forward(params, h0, xs_tbd, lengths, unroll):
     """``(gates [T, B, 3H] = [z, r, n], hn [T, B, H], hs [T, B, H])``."""
-    xw = xs_tbd @ params["wx"]
-    per_step = ((*xw.shape[:2], h0.shape[-1]), xw.dtype)
     if kernel.use_kernel(xs_tbd):
+        per_step = (xs_tbd.shape[:2] + h0.shape[-1:], xs_tbd.dtype)
+        gates = (xs_tbd.shape[:2] + params["wh"].shape[-1:], xs_tbd.dtype)
         return kernel.call(
             "rnn_jax_gru_reset_after_forward",
-            ((xw.shape, xw.dtype), per_step, per_step),
-            *(xw, params["wh"], params["b"], params["bhn"], h0, lengths),
-            aliases={0: 0},  # gates overwrite xw where XLA can spare it
+            (gates, per_step, per_step),
+            *(xs_tbd, params["wx"], params["wh"], params["b"], params["bhn"], h0, lengths),
         )
+    xw = xs_tbd @ params["wx"]
     hid = h0.shape[-1]
 
     def body(h, inp):
@@ -158,14 +159,15 @@ def gru_scan(params, h0, xs_tbd, lengths, unroll):
 
 def _before_forward(params, h0, xs_tbd, lengths, unroll):
     """``(gates [T, B, 3H] = [z, r, n], hs [T, B, H])``."""
-    xw = xs_tbd @ params["wx"]
     if kernel.use_kernel(xs_tbd):
+        per_step = (xs_tbd.shape[:2] + h0.shape[-1:], xs_tbd.dtype)
+        gates = (xs_tbd.shape[:2] + params["wh"].shape[-1:], xs_tbd.dtype)
         return kernel.call(
             "rnn_jax_gru_forward",
-            ((xw.shape, xw.dtype), ((*xw.shape[:2], h0.shape[-1]), xw.dtype)),
-            *(xw, params["wh"], params["b"], h0, lengths),
-            aliases={0: 0},  # gates overwrite xw where XLA can spare it
+            (gates, per_step),
+            *(xs_tbd, params["wx"], params["wh"], params["b"], h0, lengths),
         )
+    xw = xs_tbd @ params["wx"]
     hid = h0.shape[-1]
     wh = params["wh"]
 

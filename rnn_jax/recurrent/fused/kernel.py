@@ -31,6 +31,7 @@ _HEADERS = [_HERE / "common.h"]
 _TARGETS = {  # XLA custom-call target -> the handler's symbol in the library
     "rnn_jax_lstm_forward": "RnnJaxLstmForward",
     "rnn_jax_lstm_backward": "RnnJaxLstmBackward",
+    "rnn_jax_lstm_infer": "RnnJaxLstmInfer",
     "rnn_jax_gru_forward": "RnnJaxGruForward",
     "rnn_jax_gru_backward": "RnnJaxGruBackward",
     "rnn_jax_gru_reset_after_forward": "RnnJaxGruResetAfterForward",

@@ -40,6 +40,21 @@ def previous(first: jax.Array, seq: jax.Array) -> jax.Array:
     return jnp.concatenate([first[None], seq[:-1]], axis=0)
 
 
+def weight_grads(
+    params: Params, xs_tbd: jax.Array, h_prev: jax.Array, dz: jax.Array
+) -> tuple[dict[str, jax.Array], jax.Array]:
+    """``({"wx", "wh", "b"} gradients, d xs)`` of ``z_t = x_t W_x + h_{t-1} W_h + b`` from
+    ``dz`` [T, B, G]: both weights' gradients as one large matmul over all steps,
+    ``[x_t, h_{t-1}]^T dz_t`` (one product of ``D + H`` rows runs faster than two thin
+    ones), and the input's gradient as another."""
+    d = xs_tbd.shape[-1]
+    dz_ng = dz.reshape(-1, dz.shape[-1])
+    xh = jnp.concatenate([xs_tbd, h_prev], axis=-1).reshape(dz_ng.shape[0], -1)
+    d_w = xh.T @ dz_ng
+    grads = {"wx": d_w[:d], "wh": d_w[d:], "b": dz_ng.sum(axis=0)}
+    return grads, (dz_ng @ params["wx"].T).reshape(xs_tbd.shape)
+
+
 def input_grads(
     wx: jax.Array, xs_tbd: jax.Array, dxw: jax.Array
 ) -> tuple[jax.Array, jax.Array, jax.Array]:

@@ -1,6 +1,7 @@
 // The time loops of an LSTM layer as XLA FFI handlers for the CPU (float32).
 //
-// Forward:  gates[t] = act(xw[t] + h[t-1] W_h + b);  c[t], h[t] from the gates.
+// Forward:  gates[t] = act(x[t] W_x + h[t-1] W_h + b);  c[t], h[t] from the gates
+//           (the input projection joins each step's recurrent matmul).
 // Backward: dz[t] from the gates, the cell states and (dh, dc), as in
 //           lstm.py; dh[t-1] = dz[t] W_h^T, dc[t-1] = dc * f.
 // Lengths:  a row at or past its length (t >= lengths[row]) is frozen: forward
@@ -49,42 +50,42 @@ inline void BackwardUnits(const float* a, float* dz, const float* c_now, const f
   Store(dc + u, dc_u * f);
 }
 
-ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buffer<ffi::F32> wh,
-                       ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> h0,
-                       ffi::Buffer<ffi::F32> c0, ffi::Buffer<ffi::S32> lengths,
-                       ffi::ResultBuffer<ffi::F32> gates,
+ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xs, ffi::Buffer<ffi::F32> wx,
+                       ffi::Buffer<ffi::F32> wh, ffi::Buffer<ffi::F32> bias,
+                       ffi::Buffer<ffi::F32> h0, ffi::Buffer<ffi::F32> c0,
+                       ffi::Buffer<ffi::S32> lengths, ffi::ResultBuffer<ffi::F32> gates,
                        ffi::ResultBuffer<ffi::F32> hs, ffi::ResultBuffer<ffi::F32> cs) {
-  const auto dims = xw.dimensions();
-  if ((dims.size() != 3 && dims.size() != 4) || dims.back() % 4 != 0) {
+  Layout s;
+  if (!ReadLayout(xs, s) || wh.dimensions().size() < 2) return ShapeError("RnnJaxLstmForward");
+  const int64_t batch = s.batch, d = s.width;
+  const int64_t hid = wh.dimensions()[wh.dimensions().size() - 2], g4 = 4 * hid;
+  if (!HasDims(wx, s.lead, {d, g4}) || !HasDims(wh, s.lead, {hid, g4}) ||
+      !HasDims(bias, s.lead, {g4}) || !HasDims(h0, s.lead, {batch, hid}) ||
+      !HasDims(c0, s.lead, {batch, hid}) || !HasDims(lengths, s.lead, {batch})) {
     return ShapeError("RnnJaxLstmForward");
   }
-  const std::vector<int64_t> lead(dims.begin(), dims.end() - 3);  // [members] or []
-  const int64_t members = lead.empty() ? 1 : lead[0];
-  const int64_t t_len = dims[lead.size()], batch = dims[lead.size() + 1];
-  const int64_t g4 = dims.back(), hid = g4 / 4;
-  if (!HasDims(wh, lead, {hid, g4}) || !HasDims(bias, lead, {g4}) ||
-      !HasDims(h0, lead, {batch, hid}) || !HasDims(c0, lead, {batch, hid}) ||
-      !HasDims(lengths, lead, {batch})) {
-    return ShapeError("RnnJaxLstmForward");
-  }
-  const auto packed = PackAll(wh.typed_data(), members, hid * g4, g4, hid, g4, /*transposed=*/false);
-  const int64_t seq_z = t_len * batch * g4, seq_h = t_len * batch * hid;  // per member
+  const auto packed_x = PackAll(wx.typed_data(), s.members, d * g4, g4, d, g4, false);
+  const auto packed_h = PackAll(wh.typed_data(), s.members, hid * g4, g4, hid, g4, false);
+  const int64_t seq_x = s.t_len * batch * d, seq_z = s.t_len * batch * g4;  // per member
+  const int64_t seq_h = s.t_len * batch * hid;
 
-  ParallelMembers(pool, members, batch, [&](int64_t m, int64_t lo, int64_t hi) {
-    const float* x = xw.typed_data() + m * seq_z;
+  ParallelMembers(pool, s.members, batch, [&](int64_t m, int64_t lo, int64_t hi) {
+    const float* x = xs.typed_data() + m * seq_x;
     const float* b = bias.typed_data() + m * g4;
     float* a = gates->typed_data() + m * seq_z;
     float* h_out = hs->typed_data() + m * seq_h;
     float* c_out = cs->typed_data() + m * seq_h;
     const int32_t* len = lengths.typed_data() + m * batch;
-    for (int64_t t = 0; t < t_len; ++t) {
+    for (int64_t t = 0; t < s.t_len; ++t) {
       const float* h_prev = t == 0 ? h0.typed_data() + m * batch * hid
                                    : h_out + (t - 1) * batch * hid;
       const float* c_prev = t == 0 ? c0.typed_data() + m * batch * hid
                                    : c_out + (t - 1) * batch * hid;
       float* z = a + t * batch * g4;
-      Gemm(hi - lo, hid, g4, h_prev + lo * hid, hid, packed[m].data(),
-           x + t * batch * g4 + lo * g4, z + lo * g4, g4);
+      Gemm(hi - lo, d, g4, x + (t * batch + lo) * d, d, packed_x[m].data(), nullptr,
+           z + lo * g4, g4);
+      Gemm(hi - lo, hid, g4, h_prev + lo * hid, hid, packed_h[m].data(), z + lo * g4,
+           z + lo * g4, g4);
       for (int64_t r = lo; r < hi; ++r) {
         float* zr = z + r * g4;
         float* hr = h_out + (t * batch + r) * hid;
@@ -98,6 +99,59 @@ ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buff
         int64_t u = 0;
         for (; u + kLanes <= hid; u += kLanes) ForwardUnits<vec>(zr, b, cpr, cr, hr, hid, u);
         for (; u < hid; ++u) ForwardUnits<float>(zr, b, cpr, cr, hr, hid, u);
+      }
+    }
+  });
+  return ffi::Error::Success();
+}
+
+// Inference: the forward loop without the backward pass's buffers. Each step's
+// input projection joins its recurrent matmul (z = x_t W_x + h W_h, in a
+// per-thread buffer that stays in cache), so no [T, B, 4H] buffer is written or
+// read, and only h of every step and the last c leave the kernel.
+ffi::Error LstmInfer(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xs, ffi::Buffer<ffi::F32> wx,
+                     ffi::Buffer<ffi::F32> wh, ffi::Buffer<ffi::F32> bias,
+                     ffi::Buffer<ffi::F32> h0, ffi::Buffer<ffi::F32> c0,
+                     ffi::Buffer<ffi::S32> lengths, ffi::ResultBuffer<ffi::F32> hs,
+                     ffi::ResultBuffer<ffi::F32> c_last) {
+  Layout s;
+  if (!ReadLayout(xs, s) || wh.dimensions().size() < 2) return ShapeError("RnnJaxLstmInfer");
+  const int64_t batch = s.batch, d = s.width;
+  const int64_t hid = wh.dimensions()[wh.dimensions().size() - 2], g4 = 4 * hid;
+  if (!HasDims(wx, s.lead, {d, g4}) || !HasDims(wh, s.lead, {hid, g4}) ||
+      !HasDims(bias, s.lead, {g4}) || !HasDims(h0, s.lead, {batch, hid}) ||
+      !HasDims(c0, s.lead, {batch, hid}) || !HasDims(lengths, s.lead, {batch})) {
+    return ShapeError("RnnJaxLstmInfer");
+  }
+  const auto packed_x = PackAll(wx.typed_data(), s.members, d * g4, g4, d, g4, false);
+  const auto packed_h = PackAll(wh.typed_data(), s.members, hid * g4, g4, hid, g4, false);
+  const int64_t seq_x = s.t_len * batch * d, seq_h = s.t_len * batch * hid;  // per member
+
+  ParallelMembers(pool, s.members, batch, [&](int64_t m, int64_t lo, int64_t hi) {
+    const float* x = xs.typed_data() + m * seq_x;
+    const float* b = bias.typed_data() + m * g4;
+    float* h_out = hs->typed_data() + m * seq_h;
+    const int32_t* len = lengths.typed_data() + m * batch;
+    std::vector<float> z((hi - lo) * g4);  // this block's gates, step by step
+    float* c = c_last->typed_data() + (m * batch + lo) * hid;  // the cell state, carried
+    std::memcpy(c, c0.typed_data() + (m * batch + lo) * hid, (hi - lo) * hid * sizeof(float));
+    for (int64_t t = 0; t < s.t_len; ++t) {
+      const float* h_prev = t == 0 ? h0.typed_data() + m * batch * hid
+                                   : h_out + (t - 1) * batch * hid;
+      Gemm(hi - lo, d, g4, x + (t * batch + lo) * d, d, packed_x[m].data(), nullptr, z.data(),
+           g4);
+      Gemm(hi - lo, hid, g4, h_prev + lo * hid, hid, packed_h[m].data(), z.data(), z.data(), g4);
+      for (int64_t r = lo; r < hi; ++r) {
+        float* hr = h_out + (t * batch + r) * hid;
+        if (t >= len[r]) {  // finished: the carry stays as it was
+          std::memcpy(hr, h_prev + r * hid, hid * sizeof(float));
+          continue;
+        }
+        float* zr = z.data() + (r - lo) * g4;
+        float* cr = c + (r - lo) * hid;
+        int64_t u = 0;
+        for (; u + kLanes <= hid; u += kLanes) ForwardUnits<vec>(zr, b, cr, cr, hr, hid, u);
+        for (; u < hid; ++u) ForwardUnits<float>(zr, b, cr, cr, hr, hid, u);
       }
     }
   });
@@ -182,7 +236,8 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> gates,
 XLA_FFI_DEFINE_HANDLER_SYMBOL(RnnJaxLstmForward, LstmForward,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()  // xw [M?, T, B, 4H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // xs [M?, T, B, D]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // wx [D, 4H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // wh [H, 4H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // b [4H]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // h0 [B, H]
@@ -206,3 +261,16 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(RnnJaxLstmBackward, LstmBackward,
                                   .Ret<ffi::Buffer<ffi::F32>>()  // dz [T, B, 4H]
                                   .Ret<ffi::Buffer<ffi::F32>>()  // dh_0 [B, H]
                                   .Ret<ffi::Buffer<ffi::F32>>());  // dc_0 [B, H]
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(RnnJaxLstmInfer, LstmInfer,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // xs [T, B, D]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // wx [D, 4H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // wh [H, 4H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // b [4H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // h0 [B, H]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // c0 [B, H]
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // lengths [B]
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // hs [T, B, H]
+                                  .Ret<ffi::Buffer<ffi::F32>>());  // c_T [B, H]

@@ -8,23 +8,28 @@ scan and does two matmuls per step. Here:
   place, with the gate activations ``a_t = [i, f, g, o]`` the backward pass needs
   (no second buffer to allocate and zero-fill); the bias is added in the loop,
   where it joins an elementwise pass that runs anyway, instead of in a pass of
-  its own over the whole buffer (inference 3-6% faster);
+  its own over the whole buffer (inference 3-6% faster); the CPU kernel instead
+  joins each step's projection to its recurrent matmul, and writes the
+  activations into a buffer of their own;
 - the backward pass turns ``a`` and the cell states into the local derivatives
   in one elementwise pass over all steps, then runs one reverse loop carrying
   ``(dh, dc)`` whose only matmul is ``dz_t W_h^T``, writing the pre-activation
   gradients ``dz_t`` in place over those derivatives;
-- the weight gradients are then single large matmuls over all time steps
+- the weight gradients are then one large matmul over all time steps
   (backpropagation through time, derived for the gates ``i, f, g, o``)::
 
     dh   = dh_{t+1 -> t} + dy_t
     dc   = dc_{t+1 -> t} + dh * o * (1 - tanh(c_t)^2)
     dz_t = [dc*g*i(1-i), dc*c_{t-1}*f(1-f), dc*i*(1-g^2), dh*tanh(c_t)*o(1-o)]
     dh_{t -> t-1} = dz_t W_h^T,   dc_{t -> t-1} = dc * f
-    dW_h = sum_t h_{t-1}^T dz_t,  dW_x = sum_t x_t^T dz_t,  db = sum_t dz_t
+    [dW_x; dW_h] = sum_t [x_t, h_{t-1}]^T dz_t,  db = sum_t dz_t
 
 On a CPU in float32 both time loops run in a compiled kernel
 (:mod:`rnn_jax.recurrent.fused.kernel`, ``lstm.cc``: one call per loop, the batch split over
 the cores) instead of XLA's loops; the matmuls over all steps stay with XLA either way.
+Without a gradient to take (inference), the kernel runs one loop of its own: each
+step's input projection joins its recurrent matmul, and nothing is kept for a
+backward pass (no ``[T, B, 4H]`` buffer is written or read).
 
 With ``lengths``, a sequence's carry is frozen past its length (both loops skip
 its finished rows), so padded batches keep the fast path.
@@ -38,7 +43,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.recurrent.fused import kernel
-from rnn_jax.recurrent.fused.layer import with_lengths
+from rnn_jax.recurrent.fused.layer import previous, weight_grads, with_lengths
 from rnn_jax.typing import LSTMCarry, Params
 
 
@@ -99,8 +104,13 @@ def lstm_scan(
     """The layer's core: ``(carry, hs [T, B, H])`` where ``hs`` holds each sequence's
     frozen ``h`` past its length (``lengths`` [B] int32; :func:`lstm_layer` zeroes them)."""
     if kernel.use_kernel(xs_tbd):
-        carry, _, hs, _ = _forward(params, carry, xs_tbd, lengths, unroll)
-        return carry, hs
+        per_step = (xs_tbd.shape[:2] + carry.h.shape[-1:], xs_tbd.dtype)
+        hs, c_last = kernel.call(
+            "rnn_jax_lstm_infer",
+            (per_step, (carry.c.shape, carry.c.dtype)),
+            *(xs_tbd, params["wx"], params["wh"], params["b"], carry.h, carry.c, lengths),
+        )
+        return LSTMCarry(hs[-1], c_last), hs
 
     def body(carry, inp):
         xw_t, t = inp
@@ -113,24 +123,17 @@ def lstm_scan(
     return jax.lax.scan(body, carry, (xs_tbd @ params["wx"], steps), unroll=unroll)
 
 
-def _kernel_forward(xw, wh, b, h0, c0, lengths):
-    """The kernel's forward loop: gate activations [T, B, 4H] over ``xw`` (aliased), h, c."""
-    t_len, batch, g4 = xw.shape
-    per_step = ((t_len, batch, g4 // 4), xw.dtype)
-    return kernel.call(
-        "rnn_jax_lstm_forward",
-        ((xw.shape, xw.dtype), per_step, per_step),
-        *(xw, wh, b, h0, c0, lengths),
-        aliases={0: 0},  # gates overwrite xw where XLA can spare it
-    )
-
-
 def _forward(params, carry, xs_tbd, lengths, unroll):
     """``(carry_T, gates, hs, cs)``: gate activations [T, B, 4H], h, c [T, B, H] of all steps."""
-    xw = xs_tbd @ params["wx"]
     if kernel.use_kernel(xs_tbd):
-        gates, hs, cs = _kernel_forward(xw, params["wh"], params["b"], carry.h, carry.c, lengths)
+        per_step = (xs_tbd.shape[:2] + carry.h.shape[-1:], xs_tbd.dtype)
+        gates, hs, cs = kernel.call(
+            "rnn_jax_lstm_forward",
+            ((xs_tbd.shape[:2] + params["wh"].shape[-1:], xs_tbd.dtype), per_step, per_step),
+            *(xs_tbd, params["wx"], params["wh"], params["b"], carry.h, carry.c, lengths),
+        )
         return LSTMCarry(hs[-1], cs[-1]), gates, hs, cs
+    xw = xs_tbd @ params["wx"]
 
     def body(t, state):
         h, c, gates, hs, cs = state
@@ -190,17 +193,8 @@ def _fwd(params, carry, xs_tbd, lengths, unroll):
 
 def _bwd(unroll, res, cts):
     params, carry0, xs, lengths, hs, cs, gates = res
-    t_len, batch, d = xs.shape
-    hid = hs.shape[-1]
     dz, dh0, dc0 = _backward(params, carry0, cs, gates, lengths, cts, unroll)
-    h_prev = jnp.concatenate([carry0.h[None], hs[:-1]], axis=0)
-    dz_ng = dz.reshape(t_len * batch, 4 * hid)  # [T*B, 4H]: one large matmul per weight
-    grads = {
-        "wx": xs.reshape(-1, d).T @ dz_ng,
-        "wh": h_prev.reshape(-1, hid).T @ dz_ng,
-        "b": dz_ng.sum(axis=0),
-    }
-    dxs = (dz_ng @ params["wx"].T).reshape(xs.shape)
+    grads, dxs = weight_grads(params, xs, previous(carry0.h, hs), dz)
     return grads, LSTMCarry(dh0, dc0), dxs, None  # lengths are integers: no cotangent
 
 

@@ -1,7 +1,8 @@
 // The time loops of a vanilla RNN layer (tanh or relu) as XLA FFI handlers for the CPU
 // (float32).
 //
-// Forward:  h[t] = act(xw[t] + h[t-1] W_h + b), written over xw[t] (aliased).
+// Forward:  h[t] = act(x[t] W_x + h[t-1] W_h + b) (the input projection joins each
+//           step's recurrent matmul).
 // Backward: dz[t] = (dh + dy[t]) * act'(h[t]), written over dy[t] (aliased);
 //           dh[t-1] = dz[t] W_h^T.
 // Lengths:  a row at or past its length is frozen: forward copies its h on,
@@ -34,21 +35,24 @@ inline T ActivationGrad(T h, T value) {
 }
 
 template <bool kRelu>
-ffi::Error RnnForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buffer<ffi::F32> wh,
-                      ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> h0,
-                      ffi::Buffer<ffi::S32> lengths, ffi::ResultBuffer<ffi::F32> hs) {
+ffi::Error RnnForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xs, ffi::Buffer<ffi::F32> wx,
+                      ffi::Buffer<ffi::F32> wh, ffi::Buffer<ffi::F32> bias,
+                      ffi::Buffer<ffi::F32> h0, ffi::Buffer<ffi::S32> lengths,
+                      ffi::ResultBuffer<ffi::F32> hs) {
   Layout s;
-  if (!ReadLayout(xw, s)) return ShapeError("RnnJaxRnnForward");
-  const int64_t batch = s.batch, hid = s.width;
-  if (!HasDims(wh, s.lead, {hid, hid}) || !HasDims(bias, s.lead, {hid}) ||
-      !HasDims(h0, s.lead, {batch, hid}) || !HasDims(lengths, s.lead, {batch})) {
+  if (!ReadLayout(xs, s) || wh.dimensions().size() < 2) return ShapeError("RnnJaxRnnForward");
+  const int64_t batch = s.batch, d = s.width, hid = wh.dimensions().back();
+  if (!HasDims(wx, s.lead, {d, hid}) || !HasDims(wh, s.lead, {hid, hid}) ||
+      !HasDims(bias, s.lead, {hid}) || !HasDims(h0, s.lead, {batch, hid}) ||
+      !HasDims(lengths, s.lead, {batch})) {
     return ShapeError("RnnJaxRnnForward");
   }
+  const auto packed_x = PackAll(wx.typed_data(), s.members, d * hid, hid, d, hid, false);
   const auto packed = PackAll(wh.typed_data(), s.members, hid * hid, hid, hid, hid, false);
-  const int64_t seq = s.t_len * batch * hid;  // per member
+  const int64_t seq = s.t_len * batch * hid, seq_x = s.t_len * batch * d;  // per member
 
   ParallelMembers(pool, s.members, batch, [&](int64_t m, int64_t lo, int64_t hi) {
-    const float* x = xw.typed_data() + m * seq;
+    const float* x = xs.typed_data() + m * seq_x;
     const float* b = bias.typed_data() + m * hid;
     float* h_out = hs->typed_data() + m * seq;
     const int32_t* len = lengths.typed_data() + m * batch;
@@ -56,8 +60,10 @@ ffi::Error RnnForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xw, ffi::Buffe
       const float* h_prev = t == 0 ? h0.typed_data() + m * batch * hid
                                    : h_out + (t - 1) * batch * hid;
       float* h_now = h_out + t * batch * hid;
-      Gemm(hi - lo, hid, hid, h_prev + lo * hid, hid, packed[m].data(),
-           x + t * batch * hid + lo * hid, h_now + lo * hid, hid);
+      Gemm(hi - lo, d, hid, x + (t * batch + lo) * d, d, packed_x[m].data(), nullptr,
+           h_now + lo * hid, hid);
+      Gemm(hi - lo, hid, hid, h_prev + lo * hid, hid, packed[m].data(), h_now + lo * hid,
+           h_now + lo * hid, hid);
       for (int64_t r = lo; r < hi; ++r) {
         float* hr = h_now + r * hid;
         if (t >= len[r]) {  // finished: the carry stays as it was
@@ -128,7 +134,8 @@ ffi::Error RnnBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> hs,
   XLA_FFI_DEFINE_HANDLER_SYMBOL(FORWARD, RnnForward<RELU>,                                  \
                                 ffi::Ffi::Bind()                                            \
                                     .Ctx<ffi::ThreadPool>()                                 \
-                                    .Arg<ffi::Buffer<ffi::F32>>() /* xw [T, B, H] */        \
+                                    .Arg<ffi::Buffer<ffi::F32>>() /* xs [T, B, D] */        \
+                                    .Arg<ffi::Buffer<ffi::F32>>() /* wx [D, H] */           \
                                     .Arg<ffi::Buffer<ffi::F32>>() /* wh [H, H] */           \
                                     .Arg<ffi::Buffer<ffi::F32>>() /* b [H] */               \
                                     .Arg<ffi::Buffer<ffi::F32>>() /* h0 [B, H] */           \

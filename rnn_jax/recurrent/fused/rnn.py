@@ -1,14 +1,15 @@
 """The vanilla RNN layer (tanh or relu) with a hand-derived backward pass (``jax.custom_vjp``).
 
 Forward ``h_t = act(x_t W_x + h_{t-1} W_h + b)``: the input projection of all steps is one
-matmul, then one recurrent matmul per step. Backward, from the outputs' cotangents::
+matmul, then one recurrent matmul per step (the CPU kernel joins each step's projection to
+its recurrent matmul instead). Backward, from the outputs' cotangents::
 
     dz_t = (dh + dy_t) * act'(h_t)          (tanh: 1 - h_t^2; relu: [h_t > 0])
     dh_{t -> t-1} = dz_t W_h^T
-    dW_h = sum_t h_{t-1}^T dz_t,  dW_x = sum_t x_t^T dz_t,  db = sum_t dz_t
+    [dW_x; dW_h] = sum_t [x_t, h_{t-1}]^T dz_t,  db = sum_t dz_t
 
-one matmul per step in the reverse loop, and the weight gradients as single large
-matmuls. On a CPU in float32 both loops run in the compiled kernel (``rnn.cc``).
+one matmul per step in the reverse loop, and the weight gradients as one large
+matmul. On a CPU in float32 both loops run in the compiled kernel (``rnn.cc``).
 Gradients equal ``jax.grad`` of the plain scan (tests/test_fused_layers.py).
 """
 
@@ -18,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.recurrent.fused import kernel
-from rnn_jax.recurrent.fused.layer import input_grads, previous, weight_grad, with_lengths
+from rnn_jax.recurrent.fused.layer import previous, weight_grads, with_lengths
 from rnn_jax.typing import Params
 
 
@@ -52,16 +53,14 @@ def rnn_scan(
 
 def _forward(params, h0, xs_tbd, lengths, unroll, relu):
     """``hs`` [T, B, H]: the kernel's loop on a CPU in float32, else XLA's."""
-    xw = xs_tbd @ params["wx"]
     if kernel.use_kernel(xs_tbd):
         target = f"rnn_jax_rnn_{'relu' if relu else 'tanh'}_forward"
+        per_step = (xs_tbd.shape[:2] + h0.shape[-1:], xs_tbd.dtype)
         (hs,) = kernel.call(
-            target,
-            ((xw.shape, xw.dtype),),
-            *(xw, params["wh"], params["b"], h0, lengths),
-            aliases={0: 0},  # hs overwrite xw where XLA can spare it
+            target, (per_step,), *(xs_tbd, params["wx"], params["wh"], params["b"], h0, lengths)
         )
         return hs
+    xw = xs_tbd @ params["wx"]
     act = _activation(relu)
 
     def body(h, inp):
@@ -108,8 +107,7 @@ def _bwd(unroll, relu, res, cts):
     params, h0, xs, lengths, hs = res
     dh_last, dys = cts
     dz, dh0 = _backward(params, hs, lengths, dh_last, dys, unroll, relu)
-    d_wx, d_b, dxs = input_grads(params["wx"], xs, dz)
-    grads = {"wx": d_wx, "wh": weight_grad(previous(h0, hs), dz), "b": d_b}
+    grads, dxs = weight_grads(params, xs, previous(h0, hs), dz)
     return grads, dh0, dxs, None  # lengths are integers: no cotangent
 
 
