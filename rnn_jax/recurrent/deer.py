@@ -129,12 +129,16 @@ def quasi_deer(
         return _unflatten(states[-1], carry), ys
 
     def sequential():
-        return scan.unroll(
-            cell, params, xs_tbd, carry=carry, seq_lengths=seq_lengths, time_major=True, path="scan"
-        )
+        return _sequential(cell, params, carry, xs_tbd, seq_lengths)
 
     final, ys = jax.lax.cond(converged, parallel, sequential)
     return DeerResult(final, ys, iterations, converged)
+
+
+def _sequential(cell, params, carry, xs_tbd, seq_lengths):
+    """The generic scan over time-major ``xs_tbd``: the fallback, and the gradient's path."""
+    kw = {"seq_lengths": seq_lengths, "time_major": True, "path": "scan"}
+    return scan.unroll(cell, params, xs_tbd, carry=carry, **kw)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -149,12 +153,7 @@ def _layer_fwd(cell, params, carry, xs_tbd, seq_lengths):
 
 def _layer_bwd(cell, residuals, cotangents):
     params, carry, xs_tbd, seq_lengths = residuals
-
-    def sequential(params, carry, xs_tbd):
-        kw = {"seq_lengths": seq_lengths, "time_major": True, "path": "scan"}
-        return scan.unroll(cell, params, xs_tbd, carry=carry, **kw)
-
-    _, vjp = jax.vjp(sequential, params, carry, xs_tbd)
+    _, vjp = jax.vjp(lambda *diff: _sequential(cell, *diff, seq_lengths), params, carry, xs_tbd)
     return (*vjp(cotangents), None)
 
 
