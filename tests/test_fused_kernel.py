@@ -86,6 +86,22 @@ def test_kernel_equals_the_generic_scan(kernel, cell, shape):
         _assert_close(got, want, 2e-5)
 
 
+@pytest.mark.parametrize("cell", FUSED, ids=lambda c: c.name)
+@pytest.mark.parametrize("shape", SHAPES, ids=["5x7", "40x33"])
+def test_inference_equals_the_generic_scan(kernel, cell, shape):
+    """Without a gradient to take: the LSTM's own inference loop, the others' forward loop."""
+    params, carry, xs, lengths, _ = _problem(cell, *shape)
+
+    def run(path, reverse):
+        kw = {"seq_lengths": lengths, "reverse": reverse, "time_major": True}
+        return jax.jit(lambda p: unroll(cell, p, xs, carry=carry, path=path, **kw))
+
+    if cell.name == "lstm":
+        assert "rnn_jax_lstm_infer" in run("fused", False).lower(params).as_text()
+    for reverse in (False, True):
+        _assert_close(run("fused", reverse)(params), run("scan", reverse)(params), 2e-5)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("cell", FUSED, ids=lambda c: c.name)
 @pytest.mark.parametrize("shape", SHAPES, ids=["5x7", "40x33"])
