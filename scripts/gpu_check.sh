@@ -16,13 +16,13 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 python -c "import jax; print('jax', jax.__version__, jax.devices())"
 gpus=$(python -c "import jax; print(sum(d.platform == 'gpu' for d in jax.devices()))")
 
-step "tests on the GPU (cells, scans, the fused LSTM, models, training)"
+step "tests on the GPU (cells, scans, the fused layers, models, training)"
 JAX_PLATFORMS=cuda timeout 150 python -m pytest -q -x -p no:cacheprovider \
     tests/test_cells.py tests/test_scan.py tests/test_fused_layers.py tests/test_models.py \
     tests/test_train.py
 
-step "bench_cells: ours / Flax nn.RNN / PyTorch nn.LSTM (cuDNN)"
-timeout 120 python -m scripts.bench_cells --repeats 3 --steps 20
+step "bench_cells: our LSTM / Flax nn.RNN / PyTorch nn.LSTM (cuDNN)"
+timeout 120 python -m scripts.bench_cells --cells lstm --repeats 3 --steps 20
 
 step "one short experiment: the time-series demo"
 timeout 60 python -m experiments.timeseries --workdir /tmp/gpu_check_ts

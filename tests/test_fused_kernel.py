@@ -13,6 +13,7 @@ import pytest
 from rnn_jax.recurrent.cells import CELLS
 from rnn_jax.recurrent.fused import kernel as fused_kernel
 from rnn_jax.recurrent.scan import unroll
+from rnn_jax.recurrent.stack import stack_apply, stack_init
 
 FUSED = [c for c in CELLS.values() if any(p.name == "fused" for p in c.paths)]
 # (T, B, D, H): B=5 and H=7 leave row and lane tails; B=40 runs on two threads,
@@ -100,6 +101,24 @@ def test_inference_equals_the_generic_scan(kernel, cell, shape):
         assert "rnn_jax_lstm_infer" in run("fused", False).lower(params).as_text()
     for reverse in (False, True):
         _assert_close(run("fused", reverse)(params), run("scan", reverse)(params), 2e-5)
+
+
+@pytest.mark.parametrize("cell", FUSED, ids=lambda c: c.name)
+def test_stacked_kernel_layers_equal_the_generic_scan(kernel, cell):
+    """Two layers of 33 on 40 rows, padded: the upper layer's input gradient feeds the lower
+    layer's backward loop."""
+    t, b, d, h = SHAPES[1]
+    params = stack_init(jax.random.key(3), cell, d, [h, h])
+    xs = jax.random.normal(jax.random.key(4), (b, t, d))
+    lengths = jax.random.permutation(jax.random.key(5), jnp.arange(b, dtype=jnp.int32) % (t + 1))
+    w = jax.random.normal(jax.random.key(6), (b, t, h))
+
+    def loss(path, params, xs):
+        return jnp.sum(stack_apply(cell, params, xs, seq_lengths=lengths, path=path)[1] * w)
+
+    got = jax.grad(loss, argnums=(1, 2))("fused", params, xs)
+    want = jax.grad(loss, argnums=(1, 2))("scan", params, xs)
+    _assert_close(got, want, 2e-5)
 
 
 @pytest.mark.slow

@@ -69,7 +69,6 @@ def test_values_and_grads_equal_autodiff(tiny, cell, lengths, reverse, steps_per
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("cell", FUSED, ids=lambda c: c.name)
 def test_stacked_grads_equal_autodiff(tiny, cell):
     """Two layers: the upper layer's input gradient flows into the lower fused layer."""
