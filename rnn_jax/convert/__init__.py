@@ -1,0 +1,1 @@
+"""Weights from and to other libraries' recurrent layers (:mod:`.pytorch`)."""
