@@ -67,6 +67,7 @@ def test_a_state_dict_of_another_layer_names_the_shapes():
         from_torch(_torch_layer("lstm", False).state_dict(), "gru_reset_after")
 
 
-def test_a_state_dict_without_layers_is_refused():
-    with pytest.raises(ConfigError, match="no PyTorch RNN layers"):
-        from_torch({"head.weight": np.zeros((2, 2))}, "lstm")
+@pytest.mark.parametrize("keys", [["head_layer.weight"], ["rnn.weight_ih_l0", "rnn.weight_hh_l0"]])
+def test_a_state_dict_without_layers_is_refused(keys):
+    with pytest.raises(ConfigError, match="no PyTorch RNN layers.*own state_dict"):
+        from_torch({k: np.zeros((2, 2)) for k in keys}, "lstm")

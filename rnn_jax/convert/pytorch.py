@@ -14,6 +14,7 @@ stack a list of them, a bidirectional stack a list of ``{"fwd": params, "bwd": p
     torch_lstm.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
 """
 
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -95,10 +96,12 @@ def from_torch(state_dict: Mapping, cell: str) -> list:
       ConfigError: for a cell without a PyTorch counterpart, a state dict with no layers,
         or weights whose shapes do not fit the cell (naming both).
     """
-    layers = sorted({int(k.split("_l")[1].split("_")[0]) for k in state_dict if "_l" in k})
+    names = [re.fullmatch(r"(weight|bias)_(ih|hh)_l(\d+)(_reverse)?", k) for k in state_dict]
+    layers = sorted({int(m.group(3)) for m in names if m})
     if not layers or layers != list(range(len(layers))):
         raise ConfigError(
-            f"no PyTorch RNN layers (weight_ih_l0, ...) in this state dict: {sorted(state_dict)}"
+            f"no PyTorch RNN layers (weight_ih_l0, ...) in this state dict: {sorted(state_dict)}; "
+            "pass the recurrent module's own state_dict(), without a model's key prefixes"
         )
     bidirectional = any(k.endswith("_reverse") for k in state_dict)
     out = []
