@@ -19,72 +19,33 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rnn_jax.convert import layout
 from rnn_jax.errors import ConfigError
 from rnn_jax.typing import Params
 
-# Our cell -> (gates per unit, our gate order as indices into PyTorch's blocks).
-_LAYOUTS = {
-    "lstm": (4, (0, 1, 2, 3)),  # i, f, g, o in both
-    "gru_reset_after": (3, (1, 0, 2)),  # ours z, r, n from PyTorch's r, z, n
-    "rnn": (1, (0,)),
-    "rnn_relu": (1, (0,)),
-    "irnn": (1, (0,)),
-}
-
-
-def _layout(cell: str) -> tuple[int, tuple[int, ...]]:
-    if cell == "gru":
-        raise ConfigError(
-            "PyTorch's nn.GRU is the reset-after GRU: convert it as cell 'gru_reset_after' "
-            "(the reset-before 'gru' has no PyTorch counterpart)"
-        )
-    if cell not in _LAYOUTS:
-        raise ConfigError(f"no PyTorch layout for cell {cell!r}; choose one of {sorted(_LAYOUTS)}")
-    return _LAYOUTS[cell]
-
-
-def _blocks(array: np.ndarray, gates: int) -> list[np.ndarray]:
-    return np.split(array, gates, axis=0)
+CELLS = ("lstm", "gru_reset_after", "rnn", "rnn_relu", "irnn")
+# Our gate k is PyTorch's block ORDER[k]: LSTM i, f, g, o in both; GRU ours z, r, n from r, z, n.
+ORDER = {"lstm": (0, 1, 2, 3), "gru_reset_after": (1, 0, 2)}
 
 
 def _layer_from_torch(sd: Mapping, suffix: str, cell: str) -> Params:
-    gates, order = _layout(cell)
-    w_ih = np.asarray(sd[f"weight_ih{suffix}"], np.float32)
-    w_hh = np.asarray(sd[f"weight_hh{suffix}"], np.float32)
-    rows, hid = w_hh.shape
-    if rows != gates * hid or w_ih.shape[0] != rows:
+    gates = layout.gate_count(cell, "PyTorch", CELLS)
+    w_ih, w_hh = sd[f"weight_ih{suffix}"], sd[f"weight_hh{suffix}"]
+    rows, hid = np.shape(w_hh)
+    if rows != gates * hid or np.shape(w_ih)[0] != rows:
         raise ConfigError(
-            f"weight_hh{suffix} is {list(w_hh.shape)} and weight_ih{suffix} "
-            f"{list(w_ih.shape)}: a {cell} layer of {hid} units has {gates} gate blocks, "
+            f"weight_hh{suffix} is {list(np.shape(w_hh))} and weight_ih{suffix} "
+            f"{list(np.shape(w_ih))}: a {cell} layer of {hid} units has {gates} gate blocks, "
             f"{gates * hid} rows; is this state dict another kind of layer?"
         )
     zeros = np.zeros((rows,), np.float32)
-    b_ih = np.asarray(sd.get(f"bias_ih{suffix}", zeros), np.float32)
-    b_hh = np.asarray(sd.get(f"bias_hh{suffix}", zeros), np.float32)
-
-    def ours(array):  # PyTorch's gate blocks in our order
-        blocks = _blocks(array, gates)
-        return np.concatenate([blocks[i] for i in order], axis=0)
-
-    params = {"wx": ours(w_ih).T.copy(), "wh": ours(w_hh).T.copy()}
-    if cell == "gru_reset_after":  # b_hn stays inside the reset
-        b_i, b_h = _blocks(b_ih, 3), _blocks(b_hh, 3)
-        params["b"] = ours(np.concatenate([b_i[0] + b_h[0], b_i[1] + b_h[1], b_i[2]]))
-        params["bhn"] = b_h[2]
-        params = _flip_update_gate(params, hid)
-    else:
-        params["b"] = ours(b_ih + b_hh)
-    return params
-
-
-def _flip_update_gate(params: Params, hid: int) -> Params:
-    """A GRU's update gate ``z`` (our first block) as ``1 - z``: its weights and bias negated."""
-    flipped = dict(params)
-    for name in ("wx", "wh", "b"):
-        array = np.array(params[name])
-        array[..., :hid] *= -1
-        flipped[name] = array
-    return flipped
+    blocks = layout.Blocks(
+        wx=[w.T for w in layout.split(w_ih, gates, 0)],
+        wh=[w.T for w in layout.split(w_hh, gates, 0)],
+        bx=layout.split(sd.get(f"bias_ih{suffix}", zeros), gates, 0),
+        bh=layout.split(sd.get(f"bias_hh{suffix}", zeros), gates, 0),
+    )
+    return layout.to_ours(blocks, cell, ORDER.get(cell, (0,)), f"PyTorch layer{suffix}")
 
 
 def from_torch(state_dict: Mapping, cell: str) -> list:
@@ -115,26 +76,13 @@ def from_torch(state_dict: Mapping, cell: str) -> list:
 
 
 def _layer_to_torch(params: Params, suffix: str, cell: str) -> dict[str, np.ndarray]:
-    gates, order = _layout(cell)
-    inverse = np.argsort(order)
-
-    def theirs(array):  # our gate blocks in PyTorch's order
-        blocks = _blocks(array, gates)
-        return np.concatenate([blocks[i] for i in inverse], axis=0)
-
-    hid = np.shape(params["wh"])[0]
-    if cell == "gru_reset_after":
-        params = _flip_update_gate(params, hid)
-    wx, wh = np.asarray(params["wx"], np.float32), np.asarray(params["wh"], np.float32)
-    b = np.asarray(params["b"], np.float32)
-    b_hh = np.zeros_like(b)
-    if cell == "gru_reset_after":
-        b_hh = np.concatenate([np.zeros_like(b[: 2 * hid]), np.asarray(params["bhn"], np.float32)])
+    layout.gate_count(cell, "PyTorch", CELLS)
+    blocks = layout.from_ours(params, cell, ORDER.get(cell, (0,)))
     return {
-        f"weight_ih{suffix}": theirs(wx.T),
-        f"weight_hh{suffix}": theirs(wh.T),
-        f"bias_ih{suffix}": theirs(b),
-        f"bias_hh{suffix}": theirs(b_hh),
+        f"weight_ih{suffix}": np.concatenate([w.T for w in blocks.wx]),
+        f"weight_hh{suffix}": np.concatenate([w.T for w in blocks.wh]),
+        f"bias_ih{suffix}": np.concatenate(blocks.bx),
+        f"bias_hh{suffix}": np.concatenate(blocks.bh),
     }
 
 
