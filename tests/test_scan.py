@@ -96,7 +96,9 @@ def test_split_cells_step_is_recur_of_project(key, tiny, cell):
 
 def test_unknown_path_names_the_cells_paths(key, tiny):
     params, xs = setup(key, LSTM, tiny)
-    with pytest.raises(ValueError, match=r"no path 'parallel'.*\['scan', 'fused', 'deer'\]"):
+    with pytest.raises(
+        ValueError, match=r"no path 'parallel'.*\['scan', 'cudnn', 'fused', 'deer'\]"
+    ):
         unroll(LSTM, params, xs, path="parallel")
 
 

@@ -1,11 +1,13 @@
-"""The LSTM, gates fused in the order ``i, f, g, o``, with its fast layer path
-(:mod:`rnn_jax.recurrent.fused.lstm`: a hand-derived backward pass and a CPU kernel)."""
+"""The LSTM, gates fused in the order ``i, f, g, o``, with its fast layer paths: cuDNN on
+NVIDIA GPUs (:mod:`rnn_jax.recurrent.fused.cudnn`), else a hand-derived backward pass and
+a CPU kernel (:mod:`rnn_jax.recurrent.fused.lstm`)."""
 
 import jax
 import jax.numpy as jnp
 
 from rnn_jax.recurrent import gated
 from rnn_jax.recurrent.cells import LayerPath, register
+from rnn_jax.recurrent.fused.cudnn import cudnn_applies, cudnn_lstm_layer
 from rnn_jax.recurrent.fused.layer import fused_applies
 from rnn_jax.recurrent.fused.lstm import lstm_layer
 from rnn_jax.typing import LSTMCarry, Params, PRNGKey
@@ -64,11 +66,14 @@ def lstm_init_carry(params: Params, batch_shape: tuple[int, ...]) -> LSTMCarry:
 LSTM = register(
     gated.gated_cell(
         name="lstm",
-        about="LSTM, fused layer and CPU kernel",
+        about="LSTM, fused layer, CPU kernel and cuDNN",
         init=lstm_init,
         recur=lstm_recur,
         init_carry=lstm_init_carry,
-        paths=(LayerPath(name="fused", run=lstm_layer, applies=fused_applies),),
+        paths=(
+            LayerPath(name="cudnn", run=cudnn_lstm_layer, applies=cudnn_applies),
+            LayerPath(name="fused", run=lstm_layer, applies=fused_applies),
+        ),
         jacobian_diagonal=lstm_jacobian_diagonal,
     )
 )

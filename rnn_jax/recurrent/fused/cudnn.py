@@ -1,0 +1,96 @@
+"""The LSTM layer through cuDNN on NVIDIA GPUs (``jax.experimental.rnn``).
+
+XLA runs a scanned step on a GPU as a chain of small kernels; cuDNN runs the whole layer,
+forward and backward, as a library call. It takes its weights as one flat float32 array
+in PyTorch's layout (:func:`pack`: per layer and direction ``W_ih`` [4H, D] and ``W_hh``
+[4H, H], then all the biases; gates ``i, f, g, o`` as ours), and serves float32 on a GPU
+where jaxlib has its bindings; elsewhere (bfloat16, float64, CPUs) the LSTM's other paths
+run by default. ``RNN_JAX_CUDNN=0`` turns it off. Asked for by name (``unroll(...,
+path="cudnn")``) where there is no cuDNN, it runs ``jax.experimental.rnn.lstm_ref`` on the
+same packed weights: the path's packing and semantics are tested on any machine.
+"""
+
+import os
+from collections.abc import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import rnn as jax_rnn
+
+from rnn_jax.typing import LSTMCarry, Params
+
+
+def pack(layers: Sequence[Params]) -> jax.Array:
+    """cuDNN's flat weights for a stack of our LSTM layers (``{"fwd", "bwd"}`` for a
+    bidirectional layer): ``W_ih``, ``W_hh`` of every pseudo-layer (a layer's forward
+    direction, then its backward), then ``b_ih`` (our ``b``) and ``b_hh`` (zeros) of each."""
+    directions = [
+        [layer["fwd"], layer["bwd"]] if isinstance(layer, Mapping) and "fwd" in layer else [layer]
+        for layer in layers
+    ]
+    pseudo = [p for layer in directions for p in layer]
+    weights = [w for p in pseudo for w in (p["wx"].T.ravel(), p["wh"].T.ravel())]
+    biases = [b for p in pseudo for b in (p["b"], jnp.zeros_like(p["b"]))]
+    return jnp.concatenate([*weights, *biases])
+
+
+def has_cudnn() -> bool:
+    """Whether this process runs on a GPU whose jaxlib has cuDNN's RNN."""
+    return jax.default_backend() == "gpu" and jax_rnn.gpu_rnn is not None
+
+
+def cudnn_applies(params: Params, carry: LSTMCarry, xs: jax.Array) -> bool:
+    """float32 throughout, where there is cuDNN, unless ``RNN_JAX_CUDNN=0``."""
+    dtypes = {x.dtype for x in jax.tree.leaves((params, carry, xs))}
+    return (
+        dtypes == {jnp.dtype(jnp.float32)}
+        and xs.shape[0] > 0
+        and has_cudnn()
+        and os.environ.get("RNN_JAX_CUDNN", "1") != "0"
+    )
+
+
+def library_lstm(
+    x,
+    h0,
+    c0,
+    weights,
+    lengths,
+    input_size: int,
+    hidden_size: int,
+    layers: int = 1,
+    bidirectional: bool = False,
+):
+    """``jax.experimental.rnn.lstm`` (cuDNN) where there is cuDNN, else its reference
+    ``lstm_ref`` on the unpacked weights; batch-major ``x``, ``lengths`` in ``[1, T]``."""
+    dims = (input_size, hidden_size, layers)
+    if has_cudnn():
+        return jax_rnn.lstm(x, h0, c0, weights, lengths, *dims, 0.0, bidirectional)
+    unpacked = jax_rnn.unpack_lstm_weights(weights, *dims, bidirectional)
+    return jax_rnn.lstm_ref(x, h0, c0, *unpacked, lengths, *dims, 0.0, bidirectional)
+
+
+def cudnn_lstm_layer(
+    params: Params, carry: LSTMCarry, xs_tbd: jax.Array, seq_lengths, unroll: int
+) -> tuple[LSTMCarry, jax.Array]:
+    """The LSTM's ``LayerPath`` run through cuDNN, with ``unroll``'s semantics: past its
+    length a row's carry is frozen and its outputs are zero (``unroll`` is unused)."""
+    t_len, batch, d = xs_tbd.shape
+    hid = params["wh"].shape[0]
+    full = jnp.full((batch,), t_len, jnp.int32)
+    lengths = full if seq_lengths is None else jnp.asarray(seq_lengths, jnp.int32)
+    h0, c0 = carry
+    y, h_n, c_n = library_lstm(
+        jnp.swapaxes(xs_tbd, 0, 1),
+        h0[None],
+        c0[None],
+        pack([params]),
+        jnp.maximum(lengths, 1),  # an empty row runs one step, whose results are dropped
+        d,
+        hid,
+    )
+    empty_b1 = (lengths == 0)[:, None]
+    final = LSTMCarry(jnp.where(empty_b1, h0, h_n[0]), jnp.where(empty_b1, c0, c_n[0]))
+    valid_tb1 = (jnp.arange(t_len, dtype=jnp.int32)[:, None] < lengths[None, :])[..., None]
+    ys = jnp.swapaxes(y, 0, 1)
+    return final, jnp.where(valid_tb1, ys, jnp.zeros_like(ys))
