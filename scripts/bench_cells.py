@@ -2,6 +2,7 @@
 
     python -m scripts.bench_cells [--cells lstm,gru_reset_after,gru,rnn] [--repeats 7]
                                   [--steps 20] [--shapes 0,1,2] [--hoist auto] [--devices 2]
+                                  [--no-nnx] [--paths fused,scan]
 
 For each cell and shape it measures a training step (forward, backward and an Adam
 update on a linear readout of the last output, squared loss) and inference
@@ -11,7 +12,15 @@ process on the same data; the ratio columns are ours / reference. The references
 ``lstm`` against ``nn.OptimizedLSTMCell`` and ``torch.nn.LSTM``, both GRUs against
 ``nn.GRUCell`` and ``torch.nn.GRU`` (reset-after, like ``gru_reset_after``; the
 reset-before ``gru`` has no counterpart there and does the same matmuls), ``rnn``
-against ``nn.SimpleCell`` and ``torch.nn.RNN`` (tanh).
+against ``nn.SimpleCell`` and ``torch.nn.RNN`` (tanh). On a GPU, PyTorch runs there too
+(cuDNN).
+
+Flax NNX users are served by rows of their own: ``nnx``, our stack as
+:class:`rnn_jax.nnx.Stack`, against ``flax-nnx``, ``nnx.RNN`` over Flax's NNX cell, each
+trained as NNX users do (``nnx.jit`` of a step that updates an ``nnx.Optimizer``); the
+``flax-nnx`` row's ratios are ``nnx`` / ``flax-nnx``. With ``--paths``, rows ``ours:PATH``
+time our stack forced onto each named path (e.g. ``fused``, XLA's loops on a GPU, or
+``scan``), their ratios ``ours`` (the default path) / that path.
 
 Each row also gives its GFLOP/s (the matmuls' floating-point operations per second:
 projection, recurrence and, in training, the gradients' three times as many) and
@@ -99,12 +108,22 @@ def matmul_rates(products: dict[str, Callable[[], object]], repeats: int) -> dic
     return rates
 
 
+def _wait(out) -> None:
+    """Wait for a result: a JAX pytree, or a PyTorch tensor on a GPU."""
+    if getattr(out, "is_cuda", False):
+        import torch
+
+        torch.cuda.synchronize()
+    else:
+        jax.block_until_ready(out)
+
+
 def _seconds_per_call(fn: Callable[[], object], steps: int) -> float:
     """Mean seconds per call over ``steps`` back-to-back calls, waiting for the last result."""
     start = time.perf_counter()
     for _ in range(steps):
         out = fn()
-    jax.block_until_ready(out)
+    _wait(out)
     return (time.perf_counter() - start) / steps
 
 
@@ -153,7 +172,7 @@ def _jax_bench(init_fn, apply_fn, xs, ys):
     return compile_s, step, lambda: infer(params, xs)
 
 
-def _ours(cell: Cell, d, sizes, hoist):
+def _ours(cell: Cell, d, sizes, hoist, path=None):
     """``(init, apply)`` of our stack of ``cell`` with a linear readout of the last output."""
 
     def init(key):
@@ -164,14 +183,77 @@ def _ours(cell: Cell, d, sizes, hoist):
         }
 
     def apply(params, xs):
-        _, hs = stack.stack_apply(cell, params["rnn"], xs, hoist=hoist)
+        _, hs = stack.stack_apply(cell, params["rnn"], xs, hoist=hoist, path=path)
         return dense.linear_apply(params["head"], hs[:, -1])
 
     return init, apply
 
 
-def bench_ours(cell, xs, ys, sizes, hoist):
-    return _jax_bench(*_ours(get_cell(cell), xs.shape[-1], sizes, hoist), xs, ys)
+def bench_ours(cell, xs, ys, sizes, hoist, path=None):
+    return _jax_bench(*_ours(get_cell(cell), xs.shape[-1], sizes, hoist, path), xs, ys)
+
+
+def _nnx_bench(model, xs, ys):
+    """Compile seconds, a train-step and an inference callable of an NNX model, stepped as
+    NNX users do: ``nnx.jit`` of a step that updates an ``nnx.Optimizer`` in place."""
+    from flax import nnx
+
+    optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
+
+    @nnx.jit
+    def train_step(model, optimizer, xs, ys):
+        def loss_fn(model):
+            return jnp.mean((model(xs) - ys) ** 2)
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    infer = nnx.jit(lambda model, xs: model(xs))
+    start = time.perf_counter()
+    jax.block_until_ready(train_step(model, optimizer, xs, ys))
+    jax.block_until_ready(infer(model, xs))
+    compile_s = time.perf_counter() - start
+    return compile_s, lambda: train_step(model, optimizer, xs, ys), lambda: infer(model, xs)
+
+
+def bench_nnx(cell, xs, ys, sizes):
+    """Our stack as ``rnn_jax.nnx.Stack`` with an ``nnx.Linear`` readout of the last output."""
+    from flax import nnx
+
+    from rnn_jax.nnx import Stack
+
+    class Model(nnx.Module):
+        def __init__(self, rngs):
+            self.rnn = Stack(cell, xs.shape[-1], sizes, rngs=rngs)
+            self.head = nnx.Linear(sizes[-1], 1, rngs=rngs)
+
+        def __call__(self, xs):
+            return self.head(self.rnn(xs)[:, -1])
+
+    return _nnx_bench(Model(nnx.Rngs(0)), xs, ys)
+
+
+def bench_flax_nnx(cell, xs, ys, sizes):
+    """Flax's own NNX cell under ``nnx.RNN``, layer by layer, with the same readout."""
+    from flax import nnx
+
+    flax_cell = {"lstm": nnx.OptimizedLSTMCell, "rnn": nnx.SimpleCell}.get(cell, nnx.GRUCell)
+
+    class Model(nnx.Module):
+        def __init__(self, rngs):
+            dims = [xs.shape[-1], *sizes]
+            self.rnns = nnx.List(
+                nnx.RNN(flax_cell(a, b, rngs=rngs)) for a, b in zip(dims[:-1], dims[1:])
+            )
+            self.head = nnx.Linear(sizes[-1], 1, rngs=rngs)
+
+        def __call__(self, xs):
+            for rnn in self.rnns:
+                xs = rnn(xs)
+            return self.head(xs[:, -1])
+
+    return _nnx_bench(Model(nnx.Rngs(0)), xs, ys)
 
 
 def bench_ours_data_parallel(cell, xs, ys, sizes, hoist, devices):
@@ -236,15 +318,17 @@ def bench_torch(cell, xs, ys, sizes):
                 x, _ = rnn(x)
             return self.head(x[:, -1])
 
-    model = Model()
+    device = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+    model = Model().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x, y = torch.tensor(np.asarray(xs)), torch.tensor(np.asarray(ys))
+    x, y = (torch.tensor(np.asarray(a), device=device) for a in (xs, ys))
 
     def step():
         opt.zero_grad()
         loss = torch.mean((model(x) - y) ** 2)
         loss.backward()
         opt.step()
+        return loss
 
     def infer():
         with torch.no_grad():
@@ -272,6 +356,14 @@ def main() -> None:
         type=int,
         default=1,
         help="also time our train step split over N devices (N CPU devices on a CPU)",
+    )
+    parser.add_argument(
+        "--no-nnx", action="store_true", help="skip the Flax NNX rows (rnn_jax.nnx, flax-nnx)"
+    )
+    parser.add_argument(
+        "--paths",
+        default="",
+        help="also time our stack forced onto these paths, e.g. fused,scan (rows ours:PATH)",
     )
     args = parser.parse_args()
     cells = args.cells.split(",")
@@ -301,7 +393,7 @@ def main() -> None:
         + f"; the peak is {fastest}'s, timed again in turns with every shape's runs"
     )
     header = (
-        f"{'cell':<16}{'shape (B,T,D,H)':<22}{'impl':<8}{'compile s':>10}{'train ex/s':>11}"
+        f"{'cell':<16}{'shape (B,T,D,H)':<22}{'impl':<12}{'compile s':>10}{'train ex/s':>11}"
         f"{'GFLOP/s':>9}{'peak':>6}{'infer ex/s':>11}{'GFLOP/s':>9}{'peak':>6}"
         f"{'train x':>9}{'infer x':>9}" + (f"{'dp train x':>11}" if args.devices > 1 else "")
     )
@@ -316,8 +408,15 @@ def main() -> None:
                 "ours": bench_ours(cell, xs, ys, sizes, hoist),
                 "flax": bench_flax(cell, xs, ys, sizes),
             }
+            versus = {"flax": "ours"}  # each reference row's ratios: versus[row] / row
             if have_torch:
-                impls["torch"] = bench_torch(cell, xs, ys, sizes)
+                impls["torch"], versus["torch"] = bench_torch(cell, xs, ys, sizes), "ours"
+            for path in filter(None, args.paths.split(",")):
+                impls[f"ours:{path}"] = bench_ours(cell, xs, ys, sizes, hoist, path)
+                versus[f"ours:{path}"] = "ours"
+            if not args.no_nnx:
+                impls["nnx"] = bench_nnx(cell, xs, ys, sizes)
+                impls["flax-nnx"], versus["flax-nnx"] = bench_flax_nnx(cell, xs, ys, sizes), "nnx"
             fns = {}
             for impl, (_, train_fn, infer_fn) in impls.items():
                 fns[(impl, "train")], fns[(impl, "infer")] = train_fn, infer_fn
@@ -339,21 +438,22 @@ def main() -> None:
             name = f"({b},{t},{d},{'+'.join(map(str, sizes))})"
             for impl, (compile_s, _, _) in impls.items():
                 ratio = ""
-                if impl != "ours":
-                    ratio = f"{eps[('ours', 'train')] / eps[(impl, 'train')]:>9.2f}"
-                    ratio += f"{eps[('ours', 'infer')] / eps[(impl, 'infer')]:>9.2f}"
-                    if args.devices > 1:
+                if impl in versus:
+                    ours = versus[impl]
+                    ratio = f"{eps[(ours, 'train')] / eps[(impl, 'train')]:>9.2f}"
+                    ratio += f"{eps[(ours, 'infer')] / eps[(impl, 'infer')]:>9.2f}"
+                    if args.devices > 1 and ours == "ours":
                         ratio += f"{eps[(dp, 'train')] / eps[(impl, 'train')]:>11.2f}"
                 print(
-                    f"{cell:<16}{name:<22}{impl:<8}{compile_s:>10.2f}{rate(impl, 'train')}"
+                    f"{cell:<16}{name:<22}{impl:<12}{compile_s:>10.2f}{rate(impl, 'train')}"
                     f"{rate(impl, 'infer')}{ratio}",
                     flush=True,
                 )
             if args.devices > 1:
                 print(
-                    f"{cell:<16}{name:<22}{dp:<8}{dp_compile_s:>10.2f}{eps[(dp, 'train')]:>11.0f}"
+                    f"{cell:<16}{name:<22}{dp:<12}{dp_compile_s:>10.2f}{eps[(dp, 'train')]:>11.0f}"
                 )
-            print(f"{cell:<16}{name:<22}{'peak':<8}{peak:>21.1f} GFLOP/s ({fastest}, these turns)")
+            print(f"{cell:<16}{name:<22}{'peak':<12}{peak:>21.1f} GFLOP/s ({fastest}, these turns)")
 
 
 if __name__ == "__main__":

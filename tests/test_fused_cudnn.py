@@ -32,3 +32,15 @@ def test_not_chosen_without_cudnn():
     params, _, xs = _operands()
     hlo = jax.jit(lambda p: unroll(LSTM, p, xs, time_major=True)).lower(params).as_text()
     assert "lstm_ref" not in hlo
+
+
+def test_left_out_under_vmap(monkeypatch):
+    monkeypatch.setattr(cudnn, "has_cudnn", lambda: True)
+    params, carry, xs = _operands()
+    stacked = jax.tree.map(lambda a: jnp.stack([a, a]), params)
+
+    def chosen(params):
+        return jnp.float32(cudnn.cudnn_applies(params, carry, xs))
+
+    assert cudnn.vmap_without_cudnn(chosen)(stacked).tolist() == [0.0, 0.0]
+    assert cudnn.cudnn_applies(params, carry, xs)  # and back once the vmap is traced

@@ -2,6 +2,8 @@
 stacks (padded, reversed, bidirectional), reach the CPU kernel, train under ``nnx.jit`` and
 ``nnx.Optimizer`` as the pure step does, and survive ``nnx.split``/``merge`` and orbax."""
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -111,3 +113,19 @@ def test_split_merge_and_orbax_round_trip(tmp_path):
     restored = checkpointer.restore(tmp_path / "state", abstract)
     nnx.update(fresh, restored)
     np.testing.assert_array_equal(fresh(XS), model(XS))
+
+
+@pytest.mark.parametrize("own", [True, False], ids=["rnn_jax", "flax"])
+def test_readme_example_trains(own):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("<!-- nnx-example")[1].split("```python\n")[1].split("```")[0]
+    if not own:  # the commented line: Flax's own cell
+        lines = block.splitlines()
+        ours = next(i for i, line in enumerate(lines) if "rnx.Recurrent(" in line)
+        lines[ours] = lines[ours + 1].replace("# ", "", 1).split("  #")[0]
+        block = "\n".join(lines)
+    namespace = {}
+    with jax.numpy_dtype_promotion("standard"):  # as users run it
+        exec(block, namespace)
+    losses = namespace["losses"]
+    assert losses[-1] < 0.8 * losses[0]

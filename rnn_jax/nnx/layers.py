@@ -16,6 +16,7 @@ from flax import nnx
 from rnn_jax.nnx.cells import RecurrentCell, as_cell, hidden_size
 from rnn_jax.recurrent.cells import Cell
 from rnn_jax.recurrent.scan import unroll
+from rnn_jax.recurrent.stack import bidirectional_apply
 from rnn_jax.typing import Carry, Lengths, Params
 
 
@@ -109,6 +110,7 @@ class Stack(nnx.Module):
 
             return nnx.Dict(fwd=one("fwd"), bwd=one("bwd")) if bidirectional else one(None)
 
+        self.cell = nnx.static(cell)
         self.layers = nnx.List([layer(k) for k in range(len(hidden_sizes))])
         self.path = path
         self.dropout = nnx.Dropout(dropout, rngs=rngs) if dropout > 0 else None
@@ -134,10 +136,7 @@ class Stack(nnx.Module):
 
     def pure(self) -> list[Params]:
         """Per-layer pure params (``{"fwd", "bwd"}`` for a bidirectional layer)."""
-        return [
-            {k: v.pure() for k, v in layer.items()} if isinstance(layer, nnx.Dict) else layer.pure()
-            for layer in self.layers
-        ]
+        return [_layer_params(layer) for layer in self.layers]
 
     def __call__(
         self, inputs: jax.Array, *, seq_lengths: Lengths | None = None, deterministic=None
@@ -147,21 +146,15 @@ class Stack(nnx.Module):
         for k, layer in enumerate(self.layers):
             if k > 0 and self.dropout is not None:
                 xs = self.dropout(xs, deterministic=deterministic)
-            if isinstance(layer, nnx.Dict):
-                ys = [
-                    unroll(
-                        layer[d].cell,
-                        layer[d].pure(),
-                        xs,
-                        seq_lengths=seq_lengths,
-                        reverse=d == "bwd",
-                        path=self.path,
-                    )[1]
-                    for d in ("fwd", "bwd")
-                ]
-                xs = jnp.concatenate(ys, axis=-1)
-            else:
-                xs = unroll(layer.cell, layer.pure(), xs, seq_lengths=seq_lengths, path=self.path)[
-                    1
-                ]
+            run = bidirectional_apply if isinstance(layer, nnx.Dict) else unroll
+            _, xs = run(
+                self.cell, _layer_params(layer), xs, seq_lengths=seq_lengths, path=self.path
+            )
         return xs
+
+
+def _layer_params(layer: RecurrentCell | nnx.Dict) -> Params:
+    """A layer's pure params: ``{"fwd", "bwd"}`` for a bidirectional one."""
+    if isinstance(layer, nnx.Dict):
+        return {direction: cell.pure() for direction, cell in layer.items()}
+    return layer.pure()

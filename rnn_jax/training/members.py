@@ -22,6 +22,7 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from rnn_jax.errors import ConfigError
+from rnn_jax.recurrent.fused.cudnn import vmap_without_cudnn
 from rnn_jax.training import parallel, rundir, train
 from rnn_jax.training.task import Task
 
@@ -91,7 +92,7 @@ def make_group_step(task: Task, mesh: Mesh | None = None):
         kept = jax.tree.map(lambda n, o: jnp.where(alive, n, o), new, state)
         return (kept, alive), metrics
 
-    group = jax.vmap(member)
+    group = vmap_without_cudnn(member)  # cuDNN's RNN has no batching rule
     if mesh is None:
         return jax.jit(group, donate_argnums=0)
     spec = P(MEMBER_AXIS)

@@ -19,6 +19,7 @@ from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from rnn_jax.errors import ConfigError, DivergedError
+from rnn_jax.recurrent.fused.cudnn import vmap_without_cudnn
 from rnn_jax.training import batching, parallel
 from rnn_jax.training.batching import padded_chunks
 from rnn_jax.typing import Params
@@ -156,7 +157,7 @@ class Validation:
     ):
         self.sums_fn, self.arrays, self.batch_size = sums_fn, arrays, batch_size
         self._jitted = jax.jit(sums_fn)
-        self._vmapped = jax.jit(jax.vmap(sums_fn))  # for groups; compiled on first use
+        self._vmapped = jax.jit(vmap_without_cudnn(sums_fn))  # for groups; compiled on first use
 
     def __call__(self, params: Params) -> dict[str, float]:
         return evaluate(self._jitted, params, self.arrays, self.batch_size)

@@ -8,10 +8,14 @@ where jaxlib has its bindings; elsewhere (bfloat16, float64, CPUs) the LSTM's ot
 run by default. ``RNN_JAX_CUDNN=0`` turns it off. Asked for by name (``unroll(...,
 path="cudnn")``) where there is no cuDNN, it runs ``jax.experimental.rnn.lstm_ref`` on the
 same packed weights: the path's packing and semantics are tested on any machine.
+cuDNN's RNN has no batching rule, so code that ``jax.vmap`` maps over LSTMs (groups of
+runs trained together) takes the other paths: trace it through :func:`vmap_without_cudnn`.
 """
 
+import contextvars
+import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -39,14 +43,35 @@ def has_cudnn() -> bool:
     return jax.default_backend() == "gpu" and jax_rnn.gpu_rnn is not None
 
 
+_UNDER_VMAP = contextvars.ContextVar("rnn_jax_cudnn_under_vmap", default=False)
+
+
+def vmap_without_cudnn(fn: Callable, **vmap_kw) -> Callable:
+    """``jax.vmap(fn, **vmap_kw)``, traced with cuDNN's path left out (it has no batching
+    rule): the LSTMs inside take the fused layer's loops instead."""
+    batched = jax.vmap(fn, **vmap_kw)
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        token = _UNDER_VMAP.set(True)
+        try:
+            return batched(*args, **kwargs)
+        finally:
+            _UNDER_VMAP.reset(token)
+
+    return run
+
+
 def cudnn_applies(params: Params, carry: LSTMCarry, xs: jax.Array) -> bool:
-    """float32 throughout, where there is cuDNN, unless ``RNN_JAX_CUDNN=0``."""
+    """float32 throughout, where there is cuDNN, unless ``RNN_JAX_CUDNN=0`` or under
+    :func:`vmap_without_cudnn`."""
     dtypes = {x.dtype for x in jax.tree.leaves((params, carry, xs))}
     return (
         dtypes == {jnp.dtype(jnp.float32)}
         and xs.shape[0] > 0
         and has_cudnn()
         and os.environ.get("RNN_JAX_CUDNN", "1") != "0"
+        and not _UNDER_VMAP.get()
     )
 
 
@@ -61,10 +86,11 @@ def library_lstm(
     layers: int = 1,
     bidirectional: bool = False,
 ):
-    """``jax.experimental.rnn.lstm`` (cuDNN) where there is cuDNN, else its reference
-    ``lstm_ref`` on the unpacked weights; batch-major ``x``, ``lengths`` in ``[1, T]``."""
+    """``jax.experimental.rnn.lstm`` (cuDNN) for float32 where there is cuDNN, else its
+    reference ``lstm_ref`` on the unpacked weights; batch-major ``x``, ``lengths`` in
+    ``[1, T]``."""
     dims = (input_size, hidden_size, layers)
-    if has_cudnn():
+    if has_cudnn() and x.dtype == jnp.float32:
         return jax_rnn.lstm(x, h0, c0, weights, lengths, *dims, 0.0, bidirectional)
     unpacked = jax_rnn.unpack_lstm_weights(weights, *dims, bidirectional)
     return jax_rnn.lstm_ref(x, h0, c0, *unpacked, lengths, *dims, 0.0, bidirectional)
