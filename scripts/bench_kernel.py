@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.recurrent.fused import kernel
-from rnn_jax.recurrent.fused.layer import previous, weight_grads
+from rnn_jax.recurrent.fused.layer import per_step, previous, weight_grads
 
 
 def _ms(fn, *args, repeats: int, calls: int = 50) -> float:
@@ -53,21 +53,19 @@ def main() -> None:
     }
     h0 = jnp.zeros((b, h))
     lengths = jnp.full((b,), t, jnp.int32)
-    seq, gates_shape = ((t, b, h), jnp.float32), ((t, b, 4 * h), jnp.float32)
+    seq, gates_shape = per_step(xs, h), per_step(xs, 4 * h)
     operands = (params["wx"], params["wh"], params["b"], h0, h0, lengths)
 
     forward = jax.jit(
         lambda xs: kernel.call("rnn_jax_lstm_forward", (gates_shape, seq, seq), xs, *operands)
     )
-    infer = jax.jit(
-        lambda xs: kernel.call("rnn_jax_lstm_infer", (seq, ((b, h), jnp.float32)), xs, *operands)
-    )
+    infer = jax.jit(lambda xs: kernel.call("rnn_jax_lstm_infer", (seq, h0), xs, *operands))
     gates, hs, cs = forward(xs)
     dys = jax.random.normal(keys[3], (t, b, h))
     backward = jax.jit(
         lambda gates, cs, dys: kernel.call(
             "rnn_jax_lstm_backward",
-            (gates_shape, ((b, h), jnp.float32), ((b, h), jnp.float32)),
+            (gates_shape, h0, h0),
             gates,
             cs,
             h0,

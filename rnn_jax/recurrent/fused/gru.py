@@ -23,7 +23,13 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.recurrent.fused import kernel
-from rnn_jax.recurrent.fused.layer import input_grads, previous, weight_grad, with_lengths
+from rnn_jax.recurrent.fused.layer import (
+    input_grads,
+    per_step,
+    previous,
+    weight_grad,
+    with_lengths,
+)
 from rnn_jax.typing import Params
 
 
@@ -72,11 +78,10 @@ def gru_reset_after_scan(params, h0, xs_tbd, lengths, unroll):
 def _after_forward(params, h0, xs_tbd, lengths, unroll):
     """``(gates [T, B, 3H] = [z, r, n], hn [T, B, H], hs [T, B, H])``."""
     if kernel.use_kernel(xs_tbd):
-        per_step = (xs_tbd.shape[:2] + h0.shape[-1:], xs_tbd.dtype)
-        gates = (xs_tbd.shape[:2] + params["wh"].shape[-1:], xs_tbd.dtype)
+        gates, hid = per_step(xs_tbd, params["wh"].shape[-1]), per_step(xs_tbd, h0.shape[-1])
         return kernel.call(
             "rnn_jax_gru_reset_after_forward",
-            (gates, per_step, per_step),
+            (gates, hid, hid),
             *(xs_tbd, params["wx"], params["wh"], params["b"], params["bhn"], h0, lengths),
         )
     xw = xs_tbd @ params["wx"]
@@ -102,7 +107,7 @@ def _after_backward(params, gates, hn, hs, h0, lengths, dh_last, dys, unroll):
     if kernel.use_kernel(gates):
         return kernel.call(
             "rnn_jax_gru_reset_after_backward",
-            ((gates.shape, gates.dtype), (hs.shape, hs.dtype), (h0.shape, h0.dtype)),
+            (gates, hs, h0),
             *(gates, hn, hs, h0, params["wh"], dys, dh_last, lengths),
             aliases={0: 0, 1: 1},  # da overwrites the gates, dn the hn
         )
@@ -160,11 +165,9 @@ def gru_scan(params, h0, xs_tbd, lengths, unroll):
 def _before_forward(params, h0, xs_tbd, lengths, unroll):
     """``(gates [T, B, 3H] = [z, r, n], hs [T, B, H])``."""
     if kernel.use_kernel(xs_tbd):
-        per_step = (xs_tbd.shape[:2] + h0.shape[-1:], xs_tbd.dtype)
-        gates = (xs_tbd.shape[:2] + params["wh"].shape[-1:], xs_tbd.dtype)
         return kernel.call(
             "rnn_jax_gru_forward",
-            (gates, per_step),
+            (per_step(xs_tbd, params["wh"].shape[-1]), per_step(xs_tbd, h0.shape[-1])),
             *(xs_tbd, params["wx"], params["wh"], params["b"], h0, lengths),
         )
     xw = xs_tbd @ params["wx"]
@@ -189,7 +192,7 @@ def _before_backward(params, gates, hs, h0, lengths, dh_last, dys, unroll):
     if kernel.use_kernel(gates):
         return kernel.call(
             "rnn_jax_gru_backward",
-            ((gates.shape, gates.dtype), (h0.shape, h0.dtype)),
+            (gates, h0),
             *(gates, hs, h0, params["wh"], dys, dh_last, lengths),
             aliases={0: 0},  # dg overwrites the gates
         )

@@ -109,18 +109,19 @@ def use_kernel(xs: jax.Array) -> bool:
 
 def call(
     target: str,
-    results: tuple[tuple[tuple[int, ...], jnp.dtype], ...],
+    results: tuple[jax.Array | jax.ShapeDtypeStruct, ...],
     *operands: jax.Array,
     aliases: dict[int, int] | None = None,
 ) -> tuple[jax.Array, ...]:
-    """Run the kernel's handler ``target`` on ``operands``: ``results`` as (shape, dtype).
+    """Run the kernel's handler ``target`` on ``operands``: ``results`` shaped and typed
+    like the given arrays or ``jax.ShapeDtypeStruct``\ s.
 
     ``aliases`` maps an operand to the result it may be overwritten by (XLA copies it
     first where it is still needed). Under ``jax.vmap`` every operand and result gets a
     leading member axis, which the handler runs as one call (all members' rows split
     over the threads).
     """
-    shapes = tuple(jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in results)
+    shapes = tuple(jax.ShapeDtypeStruct(r.shape, r.dtype) for r in results)
     run = jax.ffi.ffi_call(
         target, shapes, input_output_aliases=aliases or {}, vmap_method="broadcast_all"
     )

@@ -34,6 +34,11 @@ def with_lengths(
     return carry, jnp.where(valid_tb1, hs, jnp.zeros_like(hs))
 
 
+def per_step(xs_tbd: jax.Array, width: int) -> jax.ShapeDtypeStruct:
+    """A ``[T, B, width]`` result of a loop over ``xs_tbd`` [T, B, D], in its dtype."""
+    return jax.ShapeDtypeStruct((*xs_tbd.shape[:2], width), xs_tbd.dtype)
+
+
 def previous(first: jax.Array, seq: jax.Array) -> jax.Array:
     """``seq`` [T, ...] shifted one step later in time, ``first`` at step 0: the step-``t``
     inputs ``h_{t-1}`` of a recurrence whose outputs are ``seq``."""

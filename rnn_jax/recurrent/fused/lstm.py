@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.recurrent.fused import kernel
-from rnn_jax.recurrent.fused.layer import previous, weight_grads, with_lengths
+from rnn_jax.recurrent.fused.layer import per_step, previous, weight_grads, with_lengths
 from rnn_jax.typing import LSTMCarry, Params
 
 
@@ -104,10 +104,9 @@ def lstm_scan(
     """The layer's core: ``(carry, hs [T, B, H])`` where ``hs`` holds each sequence's
     frozen ``h`` past its length (``lengths`` [B] int32; :func:`lstm_layer` zeroes them)."""
     if kernel.use_kernel(xs_tbd):
-        per_step = (xs_tbd.shape[:2] + carry.h.shape[-1:], xs_tbd.dtype)
         hs, c_last = kernel.call(
             "rnn_jax_lstm_infer",
-            (per_step, (carry.c.shape, carry.c.dtype)),
+            (per_step(xs_tbd, carry.h.shape[-1]), carry.c),
             *(xs_tbd, params["wx"], params["wh"], params["b"], carry.h, carry.c, lengths),
         )
         return LSTMCarry(hs[-1], c_last), hs
@@ -126,10 +125,10 @@ def lstm_scan(
 def _forward(params, carry, xs_tbd, lengths, unroll):
     """``(carry_T, gates, hs, cs)``: gate activations [T, B, 4H], h, c [T, B, H] of all steps."""
     if kernel.use_kernel(xs_tbd):
-        per_step = (xs_tbd.shape[:2] + carry.h.shape[-1:], xs_tbd.dtype)
+        hid = per_step(xs_tbd, carry.h.shape[-1])
         gates, hs, cs = kernel.call(
             "rnn_jax_lstm_forward",
-            ((xs_tbd.shape[:2] + params["wh"].shape[-1:], xs_tbd.dtype), per_step, per_step),
+            (per_step(xs_tbd, params["wh"].shape[-1]), hid, hid),
             *(xs_tbd, params["wx"], params["wh"], params["b"], carry.h, carry.c, lengths),
         )
         return LSTMCarry(hs[-1], cs[-1]), gates, hs, cs
@@ -143,8 +142,8 @@ def _forward(params, carry, xs_tbd, lengths, unroll):
         h, c = jnp.where(keep_b1, h_new, h), jnp.where(keep_b1, c_new, c)
         return h, c, _put(gates, a, t), _put(hs, h, t), _put(cs, c, t)
 
-    per_step = jnp.zeros((xw.shape[0],) + carry.h.shape, carry.h.dtype)  # h_t, c_t slots
-    init = (carry.h, carry.c, xw, per_step, per_step)  # x_t W_x slots
+    slots = jnp.zeros((xw.shape[0],) + carry.h.shape, carry.h.dtype)  # h_t, c_t slots
+    init = (carry.h, carry.c, xw, slots, slots)  # x_t W_x slots
     h, c, gates, hs, cs = jax.lax.fori_loop(0, xw.shape[0], body, init, unroll=unroll)
     return LSTMCarry(h, c), gates, hs, cs
 
@@ -155,7 +154,7 @@ def _backward(params, carry0, cs, gates, lengths, cts, unroll):
     if kernel.use_kernel(gates):
         return kernel.call(
             "rnn_jax_lstm_backward",
-            ((gates.shape, gates.dtype), (dh_t.shape, dh_t.dtype), (dc_t.shape, dc_t.dtype)),
+            (gates, dh_t, dc_t),
             *(gates, cs, carry0.c, params["wh"], dys, dh_t, dc_t, lengths),
             aliases={0: 0},  # dz overwrites the gates
         )

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.recurrent.fused import kernel
-from rnn_jax.recurrent.fused.layer import previous, weight_grads, with_lengths
+from rnn_jax.recurrent.fused.layer import per_step, previous, weight_grads, with_lengths
 from rnn_jax.typing import Params
 
 
@@ -55,9 +55,10 @@ def _forward(params, h0, xs_tbd, lengths, unroll, relu):
     """``hs`` [T, B, H]: the kernel's loop on a CPU in float32, else XLA's."""
     if kernel.use_kernel(xs_tbd):
         target = f"rnn_jax_rnn_{'relu' if relu else 'tanh'}_forward"
-        per_step = (xs_tbd.shape[:2] + h0.shape[-1:], xs_tbd.dtype)
         (hs,) = kernel.call(
-            target, (per_step,), *(xs_tbd, params["wx"], params["wh"], params["b"], h0, lengths)
+            target,
+            (per_step(xs_tbd, h0.shape[-1]),),
+            *(xs_tbd, params["wx"], params["wh"], params["b"], h0, lengths),
         )
         return hs
     xw = xs_tbd @ params["wx"]
@@ -79,7 +80,7 @@ def _backward(params, hs, lengths, dh_last, dys, unroll, relu):
         target = f"rnn_jax_rnn_{'relu' if relu else 'tanh'}_backward"
         return kernel.call(
             target,
-            ((hs.shape, hs.dtype), (dh_last.shape, dh_last.dtype)),
+            (hs, dh_last),
             *(hs, params["wh"], dys, dh_last, lengths),
             aliases={2: 0},  # dz overwrites the outputs' cotangents
         )
