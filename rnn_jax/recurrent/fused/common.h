@@ -278,6 +278,39 @@ bool ReadLayout(const Buffer& seq, Layout& out) {
   return true;
 }
 
+// What every forward loop reads: xs [M?, T, B, D], wx [D, G], wh [H, G], b [G],
+// h0 [B, H] and lengths [B], with G = gates * H: their sizes, and the input weights
+// packed (the recurrent ones too, unless the handler packs them its own way).
+struct ForwardOperands {
+  Layout s;
+  int64_t d = 0, hid = 0, g = 0;
+  std::vector<std::vector<float>> packed_x, packed_h;
+};
+
+// Fills `in`; false if the shapes disagree.
+inline bool ReadForwardOperands(int64_t gates, const ffi::Buffer<ffi::F32>& xs,
+                                const ffi::Buffer<ffi::F32>& wx, const ffi::Buffer<ffi::F32>& wh,
+                                const ffi::Buffer<ffi::F32>& bias,
+                                const ffi::Buffer<ffi::F32>& h0,
+                                const ffi::Buffer<ffi::S32>& lengths, ForwardOperands& in,
+                                bool pack_recurrent = true) {
+  Layout& s = in.s;
+  if (!ReadLayout(xs, s) || wh.dimensions().size() < 2) return false;
+  in.d = s.width;
+  in.hid = wh.dimensions()[wh.dimensions().size() - 2];
+  in.g = gates * in.hid;
+  if (!HasDims(wx, s.lead, {in.d, in.g}) || !HasDims(wh, s.lead, {in.hid, in.g}) ||
+      !HasDims(bias, s.lead, {in.g}) || !HasDims(h0, s.lead, {s.batch, in.hid}) ||
+      !HasDims(lengths, s.lead, {s.batch})) {
+    return false;
+  }
+  in.packed_x = PackAll(wx.typed_data(), s.members, in.d * in.g, in.g, in.d, in.g, false);
+  if (pack_recurrent) {
+    in.packed_h = PackAll(wh.typed_data(), s.members, in.hid * in.g, in.g, in.hid, in.g, false);
+  }
+  return true;
+}
+
 // Elementwise activations for one float or a vector at once.
 inline float Relu(float x) { return x > 0.0f ? x : 0.0f; }
 inline vec Relu(vec x) { return x > vec{} ? x : vec{}; }

@@ -30,35 +30,21 @@
 
 namespace {
 
-// The gates' sizes from wh [M?, H, 3H]: false unless its last axis is 3H.
-bool GruSizes(const ffi::Buffer<ffi::F32>& wh, int64_t& hid, int64_t& g3) {
-  const auto dims = wh.dimensions();
-  if (dims.size() < 2 || dims.back() != 3 * dims[dims.size() - 2]) return false;
-  hid = dims[dims.size() - 2];
-  g3 = dims.back();
-  return true;
-}
-
 ffi::Error ResetAfterForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xs,
                              ffi::Buffer<ffi::F32> wx, ffi::Buffer<ffi::F32> wh,
                              ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> bhn,
                              ffi::Buffer<ffi::F32> h0, ffi::Buffer<ffi::S32> lengths,
                              ffi::ResultBuffer<ffi::F32> gates, ffi::ResultBuffer<ffi::F32> hns,
                              ffi::ResultBuffer<ffi::F32> hs) {
-  Layout s;
-  int64_t hid, g3;
-  if (!ReadLayout(xs, s) || !GruSizes(wh, hid, g3)) {
+  ForwardOperands in;
+  if (!ReadForwardOperands(3, xs, wx, wh, bias, h0, lengths, in) ||
+      !HasDims(bhn, in.s.lead, {in.hid})) {
     return ShapeError("RnnJaxGruResetAfterForward");
   }
-  const int64_t batch = s.batch, d = s.width;
-  if (!HasDims(wx, s.lead, {d, g3}) || !HasDims(wh, s.lead, {hid, g3}) ||
-      !HasDims(bias, s.lead, {g3}) ||
-      !HasDims(bhn, s.lead, {hid}) || !HasDims(h0, s.lead, {batch, hid}) ||
-      !HasDims(lengths, s.lead, {batch})) {
-    return ShapeError("RnnJaxGruResetAfterForward");
-  }
-  const auto packed_x = PackAll(wx.typed_data(), s.members, d * g3, g3, d, g3, false);
-  const auto packed = PackAll(wh.typed_data(), s.members, hid * g3, g3, hid, g3, false);
+  const Layout& s = in.s;
+  const int64_t batch = s.batch, d = in.d, hid = in.hid, g3 = in.g;
+  const auto& packed_x = in.packed_x;
+  const auto& packed = in.packed_h;
   const int64_t seq_g = s.t_len * batch * g3, seq_h = s.t_len * batch * hid;  // per member
   const int64_t seq_x = s.t_len * batch * d;
 
@@ -182,17 +168,14 @@ ffi::Error ResetBeforeForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xs,
                               ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> h0,
                               ffi::Buffer<ffi::S32> lengths, ffi::ResultBuffer<ffi::F32> gates,
                               ffi::ResultBuffer<ffi::F32> hs) {
-  Layout s;
-  int64_t hid, g3;
-  if (!ReadLayout(xs, s) || !GruSizes(wh, hid, g3)) return ShapeError("RnnJaxGruForward");
-  const int64_t batch = s.batch, d = s.width;
-  if (!HasDims(wx, s.lead, {d, g3}) || !HasDims(wh, s.lead, {hid, g3}) ||
-      !HasDims(bias, s.lead, {g3}) ||
-      !HasDims(h0, s.lead, {batch, hid}) || !HasDims(lengths, s.lead, {batch})) {
+  ForwardOperands in;
+  if (!ReadForwardOperands(3, xs, wx, wh, bias, h0, lengths, in, false)) {
     return ShapeError("RnnJaxGruForward");
   }
+  const Layout& s = in.s;
+  const int64_t batch = s.batch, d = in.d, hid = in.hid, g3 = in.g;
   const float* w = wh.typed_data();
-  const auto packed_x = PackAll(wx.typed_data(), s.members, d * g3, g3, d, g3, false);
+  const auto& packed_x = in.packed_x;
   const auto packed_zr = PackAll(w, s.members, hid * g3, g3, hid, 2 * hid, false);
   const auto packed_n = PackAll(w + 2 * hid, s.members, hid * g3, g3, hid, hid, false);
   const int64_t seq_g = s.t_len * batch * g3, seq_h = s.t_len * batch * hid;  // per member

@@ -50,32 +50,13 @@ inline void BackwardUnits(const float* a, float* dz, const float* c_now, const f
   Store(dc + u, dc_u * f);
 }
 
-// The forward loops' operands: xs [M?, T, B, D], wx [D, 4H], wh [H, 4H], b [4H],
-// h0 and c0 [B, H], lengths [B]: their sizes, checked, and both weights packed.
-struct ForwardOperands {
-  Layout s;
-  int64_t d = 0, hid = 0, g4 = 0;
-  std::vector<std::vector<float>> packed_x, packed_h;
-};
-
-bool ReadForwardOperands(const ffi::Buffer<ffi::F32>& xs, const ffi::Buffer<ffi::F32>& wx,
-                         const ffi::Buffer<ffi::F32>& wh, const ffi::Buffer<ffi::F32>& bias,
-                         const ffi::Buffer<ffi::F32>& h0, const ffi::Buffer<ffi::F32>& c0,
-                         const ffi::Buffer<ffi::S32>& lengths, ForwardOperands& in) {
-  Layout& s = in.s;
-  if (!ReadLayout(xs, s) || wh.dimensions().size() < 2) return false;
-  in.d = s.width;
-  in.hid = wh.dimensions()[wh.dimensions().size() - 2];
-  in.g4 = 4 * in.hid;
-  const int64_t d = in.d, hid = in.hid, g4 = in.g4, batch = s.batch;
-  if (!HasDims(wx, s.lead, {d, g4}) || !HasDims(wh, s.lead, {hid, g4}) ||
-      !HasDims(bias, s.lead, {g4}) || !HasDims(h0, s.lead, {batch, hid}) ||
-      !HasDims(c0, s.lead, {batch, hid}) || !HasDims(lengths, s.lead, {batch})) {
-    return false;
-  }
-  in.packed_x = PackAll(wx.typed_data(), s.members, d * g4, g4, d, g4, false);
-  in.packed_h = PackAll(wh.typed_data(), s.members, hid * g4, g4, hid, g4, false);
-  return true;
+// The forward loops' operands (ReadForwardOperands), and c0 [B, H].
+bool ReadLstmOperands(const ffi::Buffer<ffi::F32>& xs, const ffi::Buffer<ffi::F32>& wx,
+                      const ffi::Buffer<ffi::F32>& wh, const ffi::Buffer<ffi::F32>& bias,
+                      const ffi::Buffer<ffi::F32>& h0, const ffi::Buffer<ffi::F32>& c0,
+                      const ffi::Buffer<ffi::S32>& lengths, ForwardOperands& in) {
+  return ReadForwardOperands(4, xs, wx, wh, bias, h0, lengths, in) &&
+         HasDims(c0, in.s.lead, {in.s.batch, in.hid});
 }
 
 ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xs, ffi::Buffer<ffi::F32> wx,
@@ -84,11 +65,11 @@ ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xs, ffi::Buff
                        ffi::Buffer<ffi::S32> lengths, ffi::ResultBuffer<ffi::F32> gates,
                        ffi::ResultBuffer<ffi::F32> hs, ffi::ResultBuffer<ffi::F32> cs) {
   ForwardOperands in;
-  if (!ReadForwardOperands(xs, wx, wh, bias, h0, c0, lengths, in)) {
+  if (!ReadLstmOperands(xs, wx, wh, bias, h0, c0, lengths, in)) {
     return ShapeError("RnnJaxLstmForward");
   }
   const Layout& s = in.s;
-  const int64_t batch = s.batch, d = in.d, hid = in.hid, g4 = in.g4;
+  const int64_t batch = s.batch, d = in.d, hid = in.hid, g4 = in.g;
   const auto& packed_x = in.packed_x;
   const auto& packed_h = in.packed_h;
   const int64_t seq_x = s.t_len * batch * d, seq_z = s.t_len * batch * g4;  // per member
@@ -140,11 +121,11 @@ ffi::Error LstmInfer(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xs, ffi::Buffer
                      ffi::Buffer<ffi::S32> lengths, ffi::ResultBuffer<ffi::F32> hs,
                      ffi::ResultBuffer<ffi::F32> c_last) {
   ForwardOperands in;
-  if (!ReadForwardOperands(xs, wx, wh, bias, h0, c0, lengths, in)) {
+  if (!ReadLstmOperands(xs, wx, wh, bias, h0, c0, lengths, in)) {
     return ShapeError("RnnJaxLstmInfer");
   }
   const Layout& s = in.s;
-  const int64_t batch = s.batch, d = in.d, hid = in.hid, g4 = in.g4;
+  const int64_t batch = s.batch, d = in.d, hid = in.hid, g4 = in.g;
   const auto& packed_x = in.packed_x;
   const auto& packed_h = in.packed_h;
   const int64_t seq_x = s.t_len * batch * d, seq_h = s.t_len * batch * hid;  // per member

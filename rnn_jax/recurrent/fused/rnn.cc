@@ -39,16 +39,14 @@ ffi::Error RnnForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xs, ffi::Buffe
                       ffi::Buffer<ffi::F32> wh, ffi::Buffer<ffi::F32> bias,
                       ffi::Buffer<ffi::F32> h0, ffi::Buffer<ffi::S32> lengths,
                       ffi::ResultBuffer<ffi::F32> hs) {
-  Layout s;
-  if (!ReadLayout(xs, s) || wh.dimensions().size() < 2) return ShapeError("RnnJaxRnnForward");
-  const int64_t batch = s.batch, d = s.width, hid = wh.dimensions().back();
-  if (!HasDims(wx, s.lead, {d, hid}) || !HasDims(wh, s.lead, {hid, hid}) ||
-      !HasDims(bias, s.lead, {hid}) || !HasDims(h0, s.lead, {batch, hid}) ||
-      !HasDims(lengths, s.lead, {batch})) {
+  ForwardOperands in;
+  if (!ReadForwardOperands(1, xs, wx, wh, bias, h0, lengths, in)) {
     return ShapeError("RnnJaxRnnForward");
   }
-  const auto packed_x = PackAll(wx.typed_data(), s.members, d * hid, hid, d, hid, false);
-  const auto packed = PackAll(wh.typed_data(), s.members, hid * hid, hid, hid, hid, false);
+  const Layout& s = in.s;
+  const int64_t batch = s.batch, d = in.d, hid = in.hid;
+  const auto& packed_x = in.packed_x;
+  const auto& packed = in.packed_h;
   const int64_t seq = s.t_len * batch * hid, seq_x = s.t_len * batch * d;  // per member
 
   ParallelMembers(pool, s.members, batch, [&](int64_t m, int64_t lo, int64_t hi) {
