@@ -31,7 +31,11 @@ def to_cudnn(layers: Sequence[Params]) -> np.ndarray:
 
 
 def from_cudnn(
-    weights, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False
+    weights: np.ndarray,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int = 1,
+    bidirectional: bool = False,
 ) -> list:
     """Our LSTM stack's params from cuDNN's flat weights of these sizes.
 

@@ -32,7 +32,7 @@ NAMES = {"lstm": "ifgo", "gru_reset_after": "rzn"}  # Flax's gates, in its order
 ORDER = {"lstm": (0, 1, 2, 3), "gru_reset_after": (1, 0, 2)}  # our gate k is Flax's ORDER[k]
 
 
-def _pure(params) -> Mapping:
+def _pure(params: Mapping | nnx.Module | nnx.State) -> Mapping:
     """A cell's params as a plain nested dict: from an NNX module or state, or a linen
     variables dict (``{"params": ...}``, also ``nn.RNN``'s ``{"params": {"cell": ...}}``)."""
     if isinstance(params, nnx.Module):
@@ -50,7 +50,7 @@ def _gate_names(cell: str) -> list[str]:
     return list(NAMES.get(cell, [""]))
 
 
-def from_flax(params, cell: str) -> Params:
+def from_flax(params: Mapping | nnx.Module | nnx.State, cell: str) -> Params:
     """Our ``cell``'s params from a Flax cell's: an NNX cell module, its ``nnx.State``, or a
     (linen or NNX) params dict in any layout above.
 

@@ -25,7 +25,7 @@ CELLS = ("lstm", "gru", "gru_reset_after", "rnn", "rnn_relu", "irnn")
 ORDER = (0, 1, 2, 3)  # Keras's gates come in our order
 
 
-def keras_cell(layer) -> str:
+def keras_cell(layer: object) -> str:
     """Our cell for a Keras ``LSTM``, ``GRU`` or ``SimpleRNN`` layer (read from its config).
 
     Raises:
@@ -50,7 +50,7 @@ def keras_cell(layer) -> str:
     return "gru_reset_after" if config["reset_after"] else "gru"
 
 
-def from_keras(source, cell: str | None = None):
+def from_keras(source: object, cell: str | None = None) -> Params | list:
     """Our params from a Keras layer (``cell`` read from it, or checked against it), a
     ``Bidirectional`` (``{"fwd", "bwd"}``), a list of layers (a stack), or one layer's
     ``get_weights()`` list (``cell`` needed).
@@ -104,7 +104,7 @@ def _layer_from_keras(weights: Sequence, cell: str) -> Params:
     return layout.to_ours(blocks, cell, ORDER[:gates], f"Keras weights shaped {shapes}")
 
 
-def to_keras(params, cell: str) -> list[np.ndarray]:
+def to_keras(params: Params, cell: str) -> list[np.ndarray]:
     """A Keras layer's ``set_weights`` list from our params: a layer's, or a
     ``Bidirectional``'s from ``{"fwd", "bwd"}`` (forward weights, then backward).
 

@@ -44,7 +44,7 @@ def gate_count(cell: str, library: str, cells: tuple[str, ...]) -> int:
     return GATES[cell]
 
 
-def split(array, gates: int, axis: int) -> list[np.ndarray]:
+def split(array: np.ndarray, gates: int, axis: int) -> list[np.ndarray]:
     """``array`` (float32) cut into ``gates`` equal blocks along ``axis``.
 
     Raises:

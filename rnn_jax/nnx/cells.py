@@ -25,12 +25,12 @@ def hidden_size(cell: Cell, params: Params) -> int:
     return jax.tree.leaves(carry)[0].shape[-1]
 
 
-def param_tree(params: Params):
+def param_tree(params: Params) -> Params:
     """A pure params pytree with each leaf wrapped in an ``nnx.Param``."""
     return nnx.data(jax.tree.map(nnx.Param, params))
 
 
-def pure_params(tree) -> Params:
+def pure_params(tree: Params) -> Params:
     """The arrays of a tree of ``nnx.Param`` leaves (:func:`param_tree`'s inverse)."""
     return jax.tree.map(lambda v: v[...], tree, is_leaf=lambda v: isinstance(v, nnx.Variable))
 

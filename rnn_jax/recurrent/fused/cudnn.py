@@ -76,24 +76,22 @@ def cudnn_applies(params: Params, carry: LSTMCarry, xs: jax.Array) -> bool:
 
 
 def library_lstm(
-    x,
-    h0,
-    c0,
-    weights,
-    lengths,
+    x: jax.Array,
+    h0: jax.Array,
+    c0: jax.Array,
+    weights: jax.Array,
+    lengths: jax.Array,
     input_size: int,
     hidden_size: int,
-    layers: int = 1,
-    bidirectional: bool = False,
-):
-    """``jax.experimental.rnn.lstm`` (cuDNN) for float32 where there is cuDNN, else its
-    reference ``lstm_ref`` on the unpacked weights; batch-major ``x``, ``lengths`` in
-    ``[1, T]``."""
-    dims = (input_size, hidden_size, layers)
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One layer, one direction of ``jax.experimental.rnn.lstm`` (cuDNN) for float32 where
+    there is cuDNN, else of its reference ``lstm_ref`` on the unpacked weights; batch-major
+    ``x``, ``lengths`` in ``[1, T]``."""
+    dims = (input_size, hidden_size, 1)
     if has_cudnn() and x.dtype == jnp.float32:
-        return jax_rnn.lstm(x, h0, c0, weights, lengths, *dims, 0.0, bidirectional)
-    unpacked = jax_rnn.unpack_lstm_weights(weights, *dims, bidirectional)
-    return jax_rnn.lstm_ref(x, h0, c0, *unpacked, lengths, *dims, 0.0, bidirectional)
+        return jax_rnn.lstm(x, h0, c0, weights, lengths, *dims, 0.0, False)
+    unpacked = jax_rnn.unpack_lstm_weights(weights, *dims, False)
+    return jax_rnn.lstm_ref(x, h0, c0, *unpacked, lengths, *dims, 0.0, False)
 
 
 def cudnn_lstm_layer(
