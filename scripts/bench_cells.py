@@ -238,7 +238,7 @@ def bench_flax_nnx(cell, xs, ys, sizes):
     """Flax's own NNX cell under ``nnx.RNN``, layer by layer, with the same readout."""
     from flax import nnx
 
-    flax_cell = {"lstm": nnx.OptimizedLSTMCell, "rnn": nnx.SimpleCell}.get(cell, nnx.GRUCell)
+    flax_cell = _flax_cell(nnx, cell)
 
     class Model(nnx.Module):
         def __init__(self, rngs):
@@ -283,10 +283,16 @@ def bench_ours_data_parallel(cell, xs, ys, sizes, hoist, devices):
     return compile_s, step
 
 
+def _flax_cell(api, cell: str):
+    """Flax's counterpart of ``cell`` in ``api`` (``flax.linen`` or ``flax.nnx``, which name
+    their cells alike); both GRUs compare with its reset-after ``GRUCell``."""
+    return getattr(api, {"lstm": "OptimizedLSTMCell", "rnn": "SimpleCell"}.get(cell, "GRUCell"))
+
+
 def bench_flax(cell, xs, ys, sizes):
     import flax.linen as nn
 
-    flax_cell = {"lstm": nn.OptimizedLSTMCell, "rnn": nn.SimpleCell}.get(cell, nn.GRUCell)
+    flax_cell = _flax_cell(nn, cell)
 
     class Model(nn.Module):
         @nn.compact

@@ -10,7 +10,6 @@ gates ``i, f, g, o`` as ours (:func:`rnn_jax.recurrent.fused.cudnn.pack`).
 
 from collections.abc import Sequence
 
-import jax.numpy as jnp
 import numpy as np
 from jax.experimental import rnn as jax_rnn
 
@@ -23,10 +22,6 @@ from rnn_jax.typing import Params
 def to_cudnn(layers: Sequence[Params]) -> np.ndarray:
     """cuDNN's flat weights for a stack of our LSTM layers (``{"fwd", "bwd"}`` for a
     bidirectional one); each bias goes to ``b_ih``, ``b_hh`` is zero."""
-    layers = [
-        {k: jnp.asarray(v) for k, v in layer.items()} if "wx" in layer else layer
-        for layer in layers
-    ]
     return np.asarray(pack(layers))
 
 

@@ -13,12 +13,13 @@ layer's weights are its forward layer's, then its backward layer's.
     params = from_keras(weights_list, "gru")          # a get_weights() list, cell named
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from rnn_jax.convert import layout
 from rnn_jax.errors import ConfigError
+from rnn_jax.recurrent.stack import is_bidirectional
 from rnn_jax.typing import Params
 
 CELLS = ("lstm", "gru", "gru_reset_after", "rnn", "rnn_relu", "irnn")
@@ -111,7 +112,7 @@ def to_keras(params: Params, cell: str) -> list[np.ndarray]:
     Raises:
       ConfigError: for a cell Keras has no layer for.
     """
-    if isinstance(params, Mapping) and set(params) == {"fwd", "bwd"}:
+    if is_bidirectional(params):
         return to_keras(params["fwd"], cell) + to_keras(params["bwd"], cell)
     gates = layout.gate_count(cell, "Keras", CELLS)
     blocks = layout.from_ours(params, cell, ORDER[:gates])

@@ -21,6 +21,7 @@ import numpy as np
 
 from rnn_jax.convert import layout
 from rnn_jax.errors import ConfigError
+from rnn_jax.recurrent.stack import is_bidirectional
 from rnn_jax.typing import Params
 
 CELLS = ("lstm", "gru_reset_after", "rnn", "rnn_relu", "irnn")
@@ -96,7 +97,7 @@ def to_torch(layers: list, cell: str) -> dict[str, np.ndarray]:
     """
     out = {}
     for k, layer in enumerate(layers):
-        if isinstance(layer, Mapping) and "fwd" in layer:
+        if is_bidirectional(layer):
             out.update(_layer_to_torch(layer["fwd"], f"_l{k}", cell))
             out.update(_layer_to_torch(layer["bwd"], f"_l{k}_reverse", cell))
         else:

@@ -7,7 +7,7 @@ applies (the fused layers and their CPU kernel, parallel scans) and take ``seq_l
 as ``unroll`` does: past its length a sequence's carry is frozen and its outputs are zero.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +16,7 @@ from flax import nnx
 from rnn_jax.nnx.cells import RecurrentCell, as_cell, hidden_size
 from rnn_jax.recurrent.cells import Cell
 from rnn_jax.recurrent.scan import unroll
-from rnn_jax.recurrent.stack import bidirectional_apply
+from rnn_jax.recurrent.stack import bidirectional_apply, is_bidirectional
 from rnn_jax.typing import Carry, Lengths, Params
 
 
@@ -122,7 +122,7 @@ class Stack(nnx.Module):
         """A stack holding these pure per-layer params (e.g. ``convert.from_torch``'s);
         ``rngs`` is needed for dropout only."""
         cell = as_cell(cell)
-        bidirectional = isinstance(layers[0], Mapping) and set(layers[0]) == {"fwd", "bwd"}
+        bidirectional = is_bidirectional(layers[0])
         ones = [layer["fwd"] if bidirectional else layer for layer in layers]
         return cls(
             cell,

@@ -4,7 +4,7 @@ A stack's params are a list of per-layer cell params; a bidirectional layer's
 a dict ``{"fwd": ..., "bwd": ...}``.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -80,6 +80,11 @@ def bidirectional_init(
         "fwd": cell.init(kf, in_dim, hidden, dtype=dtype),
         "bwd": cell.init(kb, in_dim, hidden, dtype=dtype),
     }
+
+
+def is_bidirectional(layer: Params) -> bool:
+    """Whether a stack's layer params are a bidirectional layer's ``{"fwd", "bwd"}``."""
+    return isinstance(layer, Mapping) and set(layer) == {"fwd", "bwd"}
 
 
 def bidirectional_apply(

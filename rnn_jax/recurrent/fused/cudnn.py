@@ -15,12 +15,14 @@ runs trained together) takes the other paths: trace it through :func:`vmap_witho
 import contextvars
 import functools
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 from jax.experimental import rnn as jax_rnn
 
+from rnn_jax.recurrent.fused.layer import fused_applies, with_lengths
+from rnn_jax.recurrent.stack import is_bidirectional
 from rnn_jax.typing import LSTMCarry, Params
 
 
@@ -28,11 +30,11 @@ def pack(layers: Sequence[Params]) -> jax.Array:
     """cuDNN's flat weights for a stack of our LSTM layers (``{"fwd", "bwd"}`` for a
     bidirectional layer): ``W_ih``, ``W_hh`` of every pseudo-layer (a layer's forward
     direction, then its backward), then ``b_ih`` (our ``b``) and ``b_hh`` (zeros) of each."""
-    directions = [
-        [layer["fwd"], layer["bwd"]] if isinstance(layer, Mapping) and "fwd" in layer else [layer]
+    pseudo = [
+        p
         for layer in layers
+        for p in ([layer["fwd"], layer["bwd"]] if is_bidirectional(layer) else [layer])
     ]
-    pseudo = [p for layer in directions for p in layer]
     weights = [w for p in pseudo for w in (p["wx"].T.ravel(), p["wh"].T.ravel())]
     biases = [b for p in pseudo for b in (p["b"], jnp.zeros_like(p["b"]))]
     return jnp.concatenate([*weights, *biases])
@@ -63,11 +65,11 @@ def vmap_without_cudnn(fn: Callable, **vmap_kw) -> Callable:
 
 
 def cudnn_applies(params: Params, carry: LSTMCarry, xs: jax.Array) -> bool:
-    """float32 throughout, where there is cuDNN, unless ``RNN_JAX_CUDNN=0`` or under
-    :func:`vmap_without_cudnn`."""
-    dtypes = {x.dtype for x in jax.tree.leaves((params, carry, xs))}
+    """The fused layer's operands in float32, where there is cuDNN, unless
+    ``RNN_JAX_CUDNN=0`` or under :func:`vmap_without_cudnn`."""
     return (
-        dtypes == {jnp.dtype(jnp.float32)}
+        fused_applies(params, carry, xs)
+        and xs.dtype == jnp.float32
         and xs.shape[0] > 0
         and has_cudnn()
         and os.environ.get("RNN_JAX_CUDNN", "1") != "0"
@@ -99,22 +101,24 @@ def cudnn_lstm_layer(
 ) -> tuple[LSTMCarry, jax.Array]:
     """The LSTM's ``LayerPath`` run through cuDNN, with ``unroll``'s semantics: past its
     length a row's carry is frozen and its outputs are zero (``unroll`` is unused)."""
-    t_len, batch, d = xs_tbd.shape
-    hid = params["wh"].shape[0]
-    full = jnp.full((batch,), t_len, jnp.int32)
-    lengths = full if seq_lengths is None else jnp.asarray(seq_lengths, jnp.int32)
+    return with_lengths(_cudnn_core, params, carry, xs_tbd, seq_lengths, unroll)
+
+
+def _cudnn_core(
+    params: Params, carry: LSTMCarry, xs_tbd: jax.Array, lengths: jax.Array, unroll: int
+) -> tuple[LSTMCarry, jax.Array]:
+    """One cuDNN call over every row's length (zero included: such a row runs one step,
+    whose results are dropped, and keeps its carry)."""
     h0, c0 = carry
     y, h_n, c_n = library_lstm(
         jnp.swapaxes(xs_tbd, 0, 1),
         h0[None],
         c0[None],
         pack([params]),
-        jnp.maximum(lengths, 1),  # an empty row runs one step, whose results are dropped
-        d,
-        hid,
+        jnp.maximum(lengths, 1),
+        xs_tbd.shape[-1],
+        params["wh"].shape[0],
     )
     empty_b1 = (lengths == 0)[:, None]
     final = LSTMCarry(jnp.where(empty_b1, h0, h_n[0]), jnp.where(empty_b1, c0, c_n[0]))
-    valid_tb1 = (jnp.arange(t_len, dtype=jnp.int32)[:, None] < lengths[None, :])[..., None]
-    ys = jnp.swapaxes(y, 0, 1)
-    return final, jnp.where(valid_tb1, ys, jnp.zeros_like(ys))
+    return final, jnp.swapaxes(y, 0, 1)
