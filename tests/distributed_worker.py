@@ -1,17 +1,19 @@
 """One process of a multi-process test run (tests/test_distributed.py starts them).
 
     python tests/distributed_worker.py RUN_DIR OUT_DIR PROCESSES PROCESS_ID PORT [--resume]
-        [--stop-at-eval K]
+        [--stop-at-eval K] [--late S]
 
 Trains a small time-series task through the run shell (rnn_jax.training.experiment.fit)
 and saves this process's final parameters to OUT_DIR/params_<id>.npz, so a
 test can compare processes and process counts. With ``--stop-at-eval K`` every
 process stops at its K-th evaluation, as an interruption would (the checkpoint
-of the evaluation before is kept).
+of the evaluation before is kept). With ``--late S`` every process but 0 comes to the
+run directory ``S`` seconds late, as a slow process would.
 """
 
 import argparse
 import dataclasses
+import time
 from pathlib import Path
 
 import jax
@@ -27,6 +29,7 @@ def main() -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--stop-at-eval", type=int, default=0)
+    parser.add_argument("--late", type=float, default=0)
     args = parser.parse_args()
 
     from rnn_jax.training import distributed, experiment, parallel
@@ -58,6 +61,8 @@ def main() -> None:
             return validate(params)
 
         task = dataclasses.replace(task, evaluate=evaluate)
+    if jax.process_index():  # after the processes first meet (JAX's backend starts)
+        time.sleep(args.late)
     folder = experiment.prepare(task, args.run_dir, resume=args.resume)
     try:
         done = experiment.fit([task], [folder], resume=args.resume)[0]

@@ -1,11 +1,13 @@
 """The shared command line: every bad setting in every experiment is one ``error:`` line and
 exit 2, before any work (table-driven, in-process)."""
 
+import sys
+
 import pytest
 
 import experiments
 from rnn_jax.errors import ConfigError
-from rnn_jax.training import checks, rundir
+from rnn_jax.training import checks, distributed, rundir
 
 EVERY = [
     ("--train.lr", "-1", "--train.lr must be > 0, got -1.0"),
@@ -110,6 +112,24 @@ def test_a_read_only_workdir_is_one_error_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert stop.value.code == 3 and err.count("\n") == 1, err
     assert err.startswith(f"error: Permission denied: {folder / 'config.json'}; fix the folder")
+
+
+def test_a_process_lost_before_training_is_one_error_line(tmp_path, capsys, monkeypatch):
+    """As when another process of a multi-process run fails before training (simulated: one
+    process, told that it spans several, meets gloo's error at the run directory's barrier)."""
+
+    def lost(name):
+        raise RuntimeError("UNKNOWN: Gloo context initialization failed: DEADLINE_EXCEEDED\n...")
+
+    monkeypatch.setattr(distributed, "spans_processes", lambda: True)
+    monkeypatch.setattr(distributed, "barrier", lost)
+    monkeypatch.setattr(distributed.os, "_exit", sys.exit)
+    with pytest.raises(SystemExit) as stop:
+        experiments.find("timeseries").main(["--train.steps", "2", "--workdir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 3 and err.count("\n") == 2, err  # below the progress bar
+    assert "error: another process of this run stopped (UNKNOWN: Gloo context" in err
+    assert "start all processes again" in err
 
 
 @pytest.mark.parametrize("module", ["mnist_gen", "crnn"])

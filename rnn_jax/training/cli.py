@@ -108,6 +108,10 @@ def run(
             "(--resume continues a run that has started)",
             code=3,
         )
+    except Exception as err:  # another process failed before training began
+        if distributed.is_peer_lost(err):
+            distributed.stop_after_lost_peer(err)
+        raise
 
 
 def _bar_open() -> bool:

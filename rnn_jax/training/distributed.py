@@ -11,11 +11,13 @@ figures and results (:func:`is_writer`).
 
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import jax
+from jax.experimental import multihost_utils
 
 from rnn_jax.errors import ConfigError, UserError
 from rnn_jax.training import checks
@@ -204,6 +206,12 @@ def wait_for(host: str, port: int, timeout: float) -> socket.socket:
             time.sleep(0.2)
 
 
+def barrier(name: str) -> None:
+    """Wait until every process of the run has come here (at once for a single process)."""
+    if spans_processes():
+        multihost_utils.sync_global_devices(name)
+
+
 def is_writer() -> bool:
     """Whether this process writes the run's files (metrics, figures, results): process 0."""
     return jax.process_index() == 0
@@ -215,13 +223,20 @@ def is_peer_lost(err: BaseException) -> bool:
     return spans_processes() and any(sign in str(err) for sign in signs)
 
 
-def stop_after_lost_peer(err: BaseException, folder: object) -> None:
+def stop_after_lost_peer(err: BaseException, folder: object | None = None) -> NoReturn:
     """Print why this process stops and leave at once: waiting on JAX's shutdown barrier
-    for the lost process would only end in an abort."""
+    for the lost process would only end in an abort. ``folder``: the run directory, where
+    training had begun."""
+    again = (
+        f"the last checkpoint in {folder} is kept: start all processes again with --resume "
+        "(on any number of processes)"
+        if folder is not None
+        else "start all processes again (with --resume if the run directory was made)"
+    )
     print(  # on a line of its own, below process 0's progress bar
         f"\nerror: another process of this run stopped ({str(err).splitlines()[0][:200]}); "
-        f"the last checkpoint in {folder} is kept: start all processes again with --resume "
-        "(on any number of processes)",
+        + again,
+        file=sys.stderr,
         flush=True,
     )
     os._exit(3)

@@ -81,7 +81,14 @@ def run_dir(experiment: str, options: RunOptions) -> Path:
 
 
 def prepare(task: Task, folder: str | Path, *, resume: bool) -> Path:
-    """:func:`rundir.prepare` for ``task``: its settings, best metric and model saved."""
+    """:func:`rundir.prepare` for ``task``: its settings, best metric and model saved.
+
+    In a multi-process run every process checks the folder before process 0 writes into
+    it: a process that looked after the write would take the fresh run for an old one.
+    """
+    if distributed.spans_processes():
+        rundir.prepare(folder, task.experiment, task.config, resume=resume, write=False)
+        distributed.barrier("rnn_jax: run directory checked")
     return rundir.prepare(
         folder,
         task.experiment,
