@@ -53,7 +53,7 @@ def test_log_space_mingru_stays_finite_over_16k_steps():
         carry, ys = unroll(linear.MINGRU, params, xs, path="parallel")
         return jnp.mean(ys**2) + jnp.mean(carry)
 
-    value, grads = jax.value_and_grad(loss)(params)
+    value, grads = jax.jit(jax.value_and_grad(loss))(params)  # as in training (3x faster)
     assert np.isfinite(value)
     assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
 
