@@ -196,7 +196,7 @@ class MetricsLog:
         if enabled and resume_step is not None and self.path.exists():
             rows = [json.loads(line) for line in self.path.read_text().splitlines() if line]
             kept = [r for r in rows if r["step"] <= resume_step]
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
         self.t0 = time.time()
         self.board = None
         if enabled and tensorboard is not None:
